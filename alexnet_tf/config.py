@@ -1,0 +1,205 @@
+"""Every number of the paper, in one place, each tagged with its section.
+
+Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional
+Neural Networks", NIPS 2012. Nothing else in the package holds one of these
+numbers as a literal: code reads them from a `Config`.
+
+    from alexnet_tf import config
+    cfg = config.get_config("paper")            # the network as published
+    cfg = config.get_config("digits")           # the embedded default (small images)
+    cfg = config.override(cfg, ["train.batch_size=64", "model.num_classes=10"])
+
+Presets:
+- `paper`: ILSVRC-2012, 1000 classes, 227x227 input, the paper's init and recipe.
+- `digits`: the embedded default (scikit-learn's 8x8 digit scans, upscaled); the
+  architecture's shape (same kernels, strides, pooling, groups, LRN) at 67x67 input
+  and a quarter of the widths, with He init and [-1, 1] inputs (FACTS.md, "Training
+  small presets": the paper's init does not learn at this size).
+- `tiny`: the same shape, eighth widths, for fast tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+PAPER_INIT_STDDEV = 0.01  # §5: weights ~ N(0, 0.01)
+PAPER_BIAS_ONE_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")  # §5: biases = 1
+PAPER_BIAS_ONE_VALUE = 1.0  # §5: "initialized the neuron biases ... with the constant 1"
+
+
+@dataclass(frozen=True)
+class LRNConfig:
+    """Local response normalization, §3.3.
+
+    b = a / (bias + alpha * sum_{window} a^2)^beta over `2 * depth_radius + 1` maps.
+    The paper's formula as printed: alpha is NOT divided by the window size.
+    Caffe and cuda-convnet divide it (`alpha_over_window=True`; Caffe also bias=1).
+    """
+    depth_radius: int = 2             # §3.3: n = 5 adjacent maps -> radius 2
+    bias: float = 2.0                 # §3.3: k = 2
+    alpha: float = 1e-4               # §3.3: alpha = 10^-4
+    beta: float = 0.75                # §3.3: beta = 0.75
+    alpha_over_window: bool = False   # §3.3 as printed; True for Caffe / cuda-convnet
+    groups: int = 2                   # §3.2/§3.3: each GPU normalises its own half
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture, §3 and Figure 2."""
+    num_classes: int = 1000                          # §2: ILSVRC-2012 has 1000 classes
+    image_size: int = 227                            # decision: 224 in the paper cannot give 55x55
+    channels: int = 3                                # §2: raw RGB
+    conv_filters: tuple = (96, 256, 384, 384, 256)   # §3.5
+    conv_kernel_sizes: tuple = (11, 5, 3, 3, 3)      # §3.5
+    conv_strides: tuple = (4, 1, 1, 1, 1)            # §3.5: stride 4 in conv1
+    conv_groups: tuple = (1, 2, 1, 2, 2)             # §3.2: conv2/4/5 read only their own GPU's half
+    conv_padding: tuple = ("valid", "same", "same", "same", "same")  # 227 -> 55 needs no padding
+    lrn_after: tuple = ("conv1", "conv2")            # §3.3: LRN after ReLU of conv1 and conv2
+    pool_after: tuple = ("conv1", "conv2", "conv5")  # §3.4: after norm1, norm2 and conv5
+    pool_size: int = 3                               # §3.4: z = 3
+    pool_stride: int = 2                             # §3.4: s = 2 (overlapping)
+    fc_units: tuple = (4096, 4096)                   # §3.5: fc6, fc7
+    dropout_rate: float = 0.5                        # §4.2: dropout on the outputs of fc6, fc7
+    lrn: LRNConfig = field(default_factory=LRNConfig)
+    # Initialisation, §5: N(0, 0.01) weights, biases 1 in conv2/4/5, fc6, fc7.
+    kernel_init: str = "normal"                      # "normal" (paper) or "he_normal"
+    kernel_init_stddev: float = PAPER_INIT_STDDEV    # used by "normal"
+    bias_one_layers: tuple = PAPER_BIAS_ONE_LAYERS   # every other bias starts at 0
+    bias_one_value: float = PAPER_BIAS_ONE_VALUE
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Input and augmentation, §2 and §4.1."""
+    dataset: str = "imagenet2012"
+    resize_size: int = 256            # §2: shorter side -> 256, central 256x256 crop
+    input_scale: float = 1.0          # §2: raw 0-255 RGB minus the mean image
+    pca_stddev: float = 0.1           # §4.1: alpha_i ~ N(0, 0.1)
+    num_eval_crops: int = 10          # §4.1: four corners + centre, and their reflections
+    mean: str = "image"               # §2: per-pixel mean image; "channel" where none computed
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The learning recipe, §5."""
+    batch_size: int = 128             # §5
+    momentum: float = 0.9             # §5
+    weight_decay: float = 0.0005      # §5: inside the momentum (L2 on the gradient)
+    learning_rate: float = 0.01       # §5: same for all layers
+    lr_decay_factor: float = 0.1      # §5: divided by 10 when validation error stops improving
+    max_lr_reductions: int = 3        # §5: reduced three times
+    epochs: int = 90                  # §5: roughly 90 cycles
+    # Not in the paper ("stops improving"): our reading, documented in the README.
+    plateau_patience: int = 5
+    plateau_min_delta: float = 0.001
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _scaled(widths, factor):
+    return tuple(max(1, w // factor) for w in widths)
+
+
+def paper() -> Config:
+    return Config()
+
+
+def digits() -> Config:
+    """The embedded default: scikit-learn digits upscaled to 67x67.
+
+    67 = 4 * (15 - 1) + 11 keeps conv1's 11x11 stride-4 geometry: 67 -> 15 -> 7 -> 3 -> 1.
+    """
+    base = ModelConfig()
+    model = dataclasses.replace(
+        base,
+        num_classes=10,
+        image_size=67,
+        conv_filters=_scaled(base.conv_filters, 4),
+        fc_units=_scaled(base.fc_units, 8),
+        kernel_init="he_normal",
+        bias_one_layers=(),
+    )
+    data = DataConfig(dataset="digits", resize_size=76, input_scale=1 / 127.5, mean="channel")
+    train = TrainConfig(batch_size=32, epochs=20, plateau_patience=3)
+    return Config(name="digits", model=model, data=data, train=train)
+
+
+def tiny() -> Config:
+    """Smallest net of the paper's shape, for fast tests."""
+    cfg = digits()
+    model = dataclasses.replace(
+        cfg.model,
+        conv_filters=_scaled(ModelConfig().conv_filters, 8),
+        fc_units=(64, 64),
+    )
+    return dataclasses.replace(cfg, name="tiny", model=model,
+                               train=dataclasses.replace(cfg.train, batch_size=8, epochs=2))
+
+
+PRESETS = {"paper": paper, "digits": digits, "tiny": tiny}
+
+
+def get_config(name: str) -> Config:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def _parse_value(text: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if text.lower() in ("1", "true", "yes"):
+            return True
+        if text.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"expected a boolean, got {text!r}")
+    if isinstance(current, tuple):
+        items = [t.strip() for t in text.strip("()[] ").split(",") if t.strip()]
+        kind = type(current[0]) if current else str
+        return tuple(kind(t) for t in items)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, int):
+        return int(text)
+    return text
+
+
+def override(cfg: Config, assignments) -> Config:
+    """Returns `cfg` with `section.field=value` (or `model.lrn.field=value`) applied."""
+    for assignment in assignments:
+        if "=" not in assignment:
+            raise ValueError(f"config override {assignment!r} is not of the form path=value")
+        path, text = assignment.split("=", 1)
+        keys = path.strip().split(".")
+        cfg = _replace_path(cfg, keys, text.strip(), path)
+    return cfg
+
+
+def _replace_path(obj, keys, text, full_path):
+    names = {f.name for f in dataclasses.fields(obj)}
+    if keys[0] not in names:
+        raise ValueError(f"unknown config field {full_path!r}; "
+                         f"{type(obj).__name__} has {sorted(names)}")
+    current = getattr(obj, keys[0])
+    if len(keys) == 1:
+        if dataclasses.is_dataclass(current):
+            raise ValueError(f"{full_path!r} is a section; set one of its fields")
+        try:
+            value = _parse_value(text, current)
+        except ValueError as e:
+            raise ValueError(f"bad value for {full_path!r}: {e}") from None
+        return dataclasses.replace(obj, **{keys[0]: value})
+    if not dataclasses.is_dataclass(current):
+        raise ValueError(f"{full_path!r}: {keys[0]!r} has no fields")
+    return dataclasses.replace(obj, **{keys[0]: _replace_path(current, keys[1:], text, full_path)})
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,242 @@
+"""The custom Keras layers of AlexNet: grouped convolution, LRN, device-split dense.
+
+Each layer can pin parts of its work to devices (`devices=[...]`): this is how the
+paper's two-GPU model parallelism (§3.2) is expressed without changing a layer's
+weights, so a checkpoint moves unchanged between single-device and tower models.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import tensorflow as tf
+
+from alexnet_tf.config import LRNConfig
+
+_LRN = LRNConfig()
+
+
+def _device_scope(devices, index, parts):
+    """The scope for part `index` of `parts` when work is split over `devices`."""
+    if not devices:
+        return contextlib.nullcontext()
+    return tf.device(devices[index * len(devices) // parts])
+
+
+def _check_devices(devices, size, what):
+    if devices is None:
+        return None
+    devices = list(devices)
+    if not devices or size % len(devices):
+        raise ValueError(f"{what}={size} cannot be split evenly over devices {devices}")
+    return devices
+
+
+@keras.saving.register_keras_serializable(package="alexnet_tf")
+class GroupedConv2D(keras.layers.Layer):
+    """`groups` independent convolutions over equal channel slices, concatenated in order.
+
+    Written as split -> one convolution per group -> concat, never through Keras'
+    `Conv2D(groups=...)`, which forces XLA on TensorFlow (FACTS.md: 10-20x slower on CPU,
+    unservable under TF Serving's default flags). The kernel has the layout of
+    `Conv2D(groups=g)`: (kh, kw, in_channels / groups, filters), output channels grouped
+    in order, so weights move between the two unchanged.
+
+    With `devices`, the output channels are cut into `max(groups, len(devices))` equal
+    chunks; each chunk reads only its own input group and runs on its device
+    (the paper's two GPUs, §3.2).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, devices=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.padding = padding.lower()
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.groups = int(groups)
+        if self.groups < 1 or self.filters % self.groups:
+            raise ValueError(f"filters={filters} is not divisible by groups={groups}")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.devices = _check_devices(devices, self.filters, "filters")
+        if self.devices and max(self.groups, len(self.devices)) % min(self.groups, len(self.devices)):
+            raise ValueError(f"groups={groups} and {len(self.devices)} devices do not nest")
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if in_channels is None or in_channels % self.groups:
+            raise ValueError(f"{self.name}: input channels {in_channels} are not divisible by "
+                             f"groups={self.groups}")
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, in_channels // self.groups, self.filters),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,),
+                                        initializer=self.bias_initializer)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: in_channels})
+
+    def call(self, inputs):
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        bias = tf.cast(self.bias, self.compute_dtype) if self.use_bias else None
+        chunks = max(self.groups, len(self.devices or ()))
+        group_inputs = tf.split(inputs, self.groups, axis=-1) if self.groups > 1 else [inputs]
+        kernels = tf.split(kernel, chunks, axis=-1) if chunks > 1 else [kernel]
+        biases = tf.split(bias, chunks) if (chunks > 1 and bias is not None) else [bias]
+        outputs = []
+        for c in range(chunks):
+            with _device_scope(self.devices, c, chunks):
+                y = tf.nn.conv2d(group_inputs[c * self.groups // chunks], kernels[c],
+                                 strides=self.strides, padding=self.padding.upper())
+                if bias is not None:
+                    y = tf.nn.bias_add(y, biases[c])
+                outputs.append(self.activation(y))
+        return outputs[0] if chunks == 1 else tf.concat(outputs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        return (batch, _conv_length(height, self.kernel_size[0], self.strides[0], self.padding),
+                _conv_length(width, self.kernel_size[1], self.strides[1], self.padding),
+                self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            groups=self.groups,
+            activation=keras.activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            devices=self.devices,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="alexnet_tf")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalization across channels, §3.3.
+
+    b_i = a_i / (bias + alpha' * sum_{j=i-r}^{i+r} a_j^2)^beta, the window clipped at the
+    edges of each channel group; alpha' = alpha, or alpha / (2r + 1) with
+    `alpha_over_window=True` (Caffe: bias=1; cuda-convnet: bias=2). With `groups=2` the
+    window never crosses the boundary between the two halves, as on the paper's two GPUs.
+    Always computed in float32 (the TF CPU kernel has no bfloat16; float16 loses range).
+    """
+
+    def __init__(self, depth_radius=_LRN.depth_radius, bias=_LRN.bias, alpha=_LRN.alpha,
+                 beta=_LRN.beta, alpha_over_window=_LRN.alpha_over_window, groups=1,
+                 devices=None, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.alpha_over_window = bool(alpha_over_window)
+        self.groups = int(groups)
+        if self.groups < 1:
+            raise ValueError(f"groups must be >= 1, got {groups}")
+        self.devices = list(devices) if devices else None
+
+    @property
+    def effective_alpha(self):
+        """The alpha of `tf.nn.local_response_normalization`, which never divides by n."""
+        if self.alpha_over_window:
+            return self.alpha / (2 * self.depth_radius + 1)
+        return self.alpha
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % self.groups:
+            raise ValueError(f"{self.name}: {channels} channels are not divisible by "
+                             f"groups={self.groups}")
+        parts = max(self.groups, len(self.devices or ()))
+        if channels % parts:
+            raise ValueError(f"{self.name}: {channels} channels cannot be split in {parts}")
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        parts = max(self.groups, len(self.devices or ()))
+        pieces = tf.split(x, parts, axis=-1) if parts > 1 else [x]
+        outputs = []
+        for p, piece in enumerate(pieces):
+            with _device_scope(self.devices, p, parts):
+                outputs.append(tf.nn.local_response_normalization(
+                    piece, depth_radius=self.depth_radius, bias=self.bias,
+                    alpha=self.effective_alpha, beta=self.beta))
+        y = outputs[0] if parts == 1 else tf.concat(outputs, axis=-1)
+        return tf.cast(y, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha,
+                      beta=self.beta, alpha_over_window=self.alpha_over_window,
+                      groups=self.groups, devices=self.devices)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="alexnet_tf")
+class PartitionedDense(keras.layers.Dense):
+    """`keras.layers.Dense` whose output units can be split over devices (§3.2: half of
+    fc6's and fc7's neurons on each GPU, each reading the whole input). The weights are
+    exactly a Dense layer's, so checkpoints move between placements unchanged."""
+
+    def __init__(self, units, devices=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self.devices = _check_devices(devices, self.units, "units")
+
+    def call(self, inputs, training=None):
+        if not self.devices:
+            return super().call(inputs, training=training)
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        parts = len(self.devices)
+        kernels = tf.split(kernel, parts, axis=-1)
+        biases = tf.split(tf.cast(self.bias, self.compute_dtype), parts) if self.use_bias else None
+        outputs = []
+        for p in range(parts):
+            with _device_scope(self.devices, p, parts):
+                y = tf.matmul(inputs, kernels[p])
+                if biases is not None:
+                    y = tf.nn.bias_add(y, biases[p])
+                outputs.append(self.activation(y))
+        return tf.concat(outputs, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(devices=self.devices)
+        return config
+
+
+def _pair(value):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"expected an int or a pair, got {value}")
+    return value
+
+
+def _conv_length(length, kernel, stride, padding):
+    if length is None:
+        return None
+    if padding == "same":
+        return -(-length // stride)
+    return (length - kernel) // stride + 1

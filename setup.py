@@ -1,0 +1,43 @@
+"""alexnet_tf: the 2012 AlexNet as an installable TensorFlow/Keras package."""
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "alexnet_tf" / "__init__.py").read_text()).group(1)
+
+SERVING = ["tensorflow-serving-api==2.21.*"]
+LITE = ["ai-edge-litert>=2.0"]
+TOOLS = ["matplotlib>=3.8", "pillow>=10.0"]
+TEST = ["pytest>=8.0", "pytest-xdist>=3.5"] + SERVING + LITE + TOOLS
+
+setup(
+    name="alexnet_tf",
+    version=VERSION,
+    description="The 2012 AlexNet (Krizhevsky, Sutskever, Hinton) in TensorFlow/Keras, "
+                "exactly as published",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["alexnet_tf", "alexnet_tf.*", "export", "export.*",
+                                    "tools", "tools.*"]),
+    include_package_data=True,
+    package_data={"alexnet_tf": ["data/*"]},
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.13.2",              # CVEs in model loading before 3.13.2 (FACTS.md)
+        "tensorflow-datasets>=4.9.10",
+        "importlib_resources>=6.0",   # TFDS 4.9.10 needs it to prepare but does not declare it
+        "tf-keras-vis>=0.8.7",
+        "numpy>=1.26",
+        "absl-py>=2.1",
+        "scikit-learn>=1.4",          # the embedded default data (load_digits)
+    ],
+    extras_require={"serving": SERVING, "lite": LITE, "tools": TOOLS, "test": TEST},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,170 @@
+"""fc7 feature vectors of a gallery, kept on disk (Figure 4 right, §6.1).
+
+A store is a directory:
+
+    features.npy   [N, D] float16 or float32, a NumPy file opened as a memory map
+    index.tsv      one line per row: key (an image path, or "<split>:<position>"), TAB, label
+                   (-1 when unknown)
+    meta.json      count, dim, dtype, rows written so far, where the features came from
+
+ImageNet's training set is 1.2 M x 4096 floats (9.8 GB as float16, 19.7 GB as float32):
+rows are written batch by batch straight into the memory map and read back in chunks, so
+neither writing nor searching holds the matrix in memory. `meta.json` records how many rows
+are complete (rewritten atomically after each flush), so an interrupted run resumes where
+it stopped instead of losing what was already computed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+
+import numpy as np
+
+FEATURES_FILE = "features.npy"
+INDEX_FILE = "index.tsv"
+META_FILE = "meta.json"
+DTYPES = ("float16", "float32")
+UNKNOWN_LABEL = -1
+
+
+def _keys_digest(keys) -> str:
+    digest = hashlib.sha256()
+    for key in keys:
+        digest.update(key.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _write_json_atomically(path: pathlib.Path, content: dict):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2))
+    os.replace(tmp, path)
+
+
+class FeatureStore:
+    """A finished (or partly written) store, opened read-only.
+
+    `features` is the [N, D] memory map; `keys[i]` and `labels[i]` describe row i; only the
+    first `written` rows hold features.
+    """
+
+    def __init__(self, directory):
+        self.directory = pathlib.Path(directory)
+        meta_path = self.directory / META_FILE
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.directory} is not a feature store (no {META_FILE}); "
+                                    "build one with tools/similarity_search.py --gallery ...")
+        self.meta = json.loads(meta_path.read_text())
+        self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r")
+        self.keys, self.labels = read_index(self.directory / INDEX_FILE)
+        if self.features.shape != (self.meta["count"], self.meta["dim"]) or len(self.keys) != \
+                self.meta["count"]:
+            raise ValueError(f"{self.directory}: features {self.features.shape}, "
+                             f"{len(self.keys)} index lines and meta.json "
+                             f"({self.meta['count']} x {self.meta['dim']}) disagree")
+
+    @property
+    def count(self) -> int:
+        return self.meta["count"]
+
+    @property
+    def dim(self) -> int:
+        return self.meta["dim"]
+
+    @property
+    def written(self) -> int:
+        return self.meta["written"]
+
+    @property
+    def complete(self) -> bool:
+        return self.written == self.count
+
+
+def read_index(path):
+    keys, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, label = line.rstrip("\n").rsplit("\t", 1)
+            keys.append(key)
+            labels.append(int(label))
+    return keys, np.asarray(labels, dtype=np.int64)
+
+
+class FeatureStoreWriter:
+    """Creates a store for `keys` or resumes an unfinished one over the same keys.
+
+        writer = FeatureStoreWriter(directory, keys, labels, dim=4096, dtype="float16")
+        for start in range(writer.written, len(keys), batch):   # resumes after a crash
+            writer.write(start, features_of(keys[start:start + batch]))
+        writer.close()
+    """
+
+    def __init__(self, directory, keys, labels, *, dim: int, dtype: str = "float16",
+                 source: dict | None = None, overwrite: bool = False):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        keys = list(keys)
+        labels = [UNKNOWN_LABEL if label is None else int(label) for label in labels]
+        if not keys:
+            raise ValueError("the gallery is empty: no images to store")
+        if len(labels) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(labels)} labels")
+        for key in keys:
+            if "\t" in key or "\n" in key:
+                raise ValueError(f"gallery key {key!r} contains a tab or newline")
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta_path = self.directory / META_FILE
+        digest = _keys_digest(keys)
+        fresh = dict(version=1, count=len(keys), dim=int(dim), dtype=dtype, written=0,
+                     keys_sha256=digest, source=source or {})
+        if meta_path.is_file() and not overwrite:
+            old = json.loads(meta_path.read_text())
+            same = all(old.get(name) == fresh[name]
+                       for name in ("count", "dim", "dtype", "keys_sha256", "source"))
+            if not same:
+                raise FileExistsError(
+                    f"{self.directory} already holds a feature store for another gallery, "
+                    "model or dtype; choose a new directory or pass overwrite")
+            self.meta = old
+            self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r+")
+        else:
+            self.meta = fresh
+            with open(self.directory / INDEX_FILE, "w", encoding="utf-8") as f:
+                f.writelines(f"{key}\t{label}\n" for key, label in zip(keys, labels))
+            self.features = np.lib.format.open_memmap(
+                self.directory / FEATURES_FILE, mode="w+", dtype=dtype, shape=(len(keys), dim))
+            _write_json_atomically(meta_path, self.meta)
+
+    @property
+    def written(self) -> int:
+        return self.meta["written"]
+
+    def write(self, start: int, features) -> None:
+        """Stores rows start .. start + len(features); rows must arrive in order."""
+        features = np.asarray(features)
+        if start != self.written:
+            raise ValueError(f"rows must be written in order: expected row {self.written}, "
+                             f"got {start}")
+        if features.ndim != 2 or features.shape[1] != self.meta["dim"]:
+            raise ValueError(f"expected features of shape [n, {self.meta['dim']}], "
+                             f"got {features.shape}")
+        stop = start + len(features)
+        if stop > self.meta["count"]:
+            raise ValueError(f"rows {start}..{stop} run past the store's {self.meta['count']}")
+        with np.errstate(over="ignore"):
+            cast = features.astype(self.meta["dtype"])
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(f"features do not fit {self.meta['dtype']} (inf/NaN after the "
+                             "cast); use dtype float32")
+        self.features[start:stop] = cast
+        self.features.flush()
+        self.meta["written"] = stop
+        _write_json_atomically(self.directory / META_FILE, self.meta)
+
+    def close(self) -> FeatureStore:
+        self.features.flush()
+        del self.features
+        return FeatureStore(self.directory)

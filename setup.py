@@ -33,6 +33,7 @@ setup(
         "tf-keras-vis>=0.8.7",
         "numpy>=1.26",
         "absl-py>=2.1",
+        "tensorboard>=2.21,<2.22",    # training logs; TF 2.21 no longer pulls it in
         "scikit-learn>=1.4",          # the embedded default data (load_digits)
     ],
     extras_require={"serving": SERVING, "lite": LITE, "tools": TOOLS, "test": TEST},

@@ -1,0 +1,69 @@
+"""What the training loop reads: the input pipeline, or synthetic batches for benchmarks.
+
+A source gives the training set of one epoch as a pure function of (seed, epoch) — so a
+resumed run rebuilds the epoch and skips to its step instead of restoring an iterator —
+and the validation set in a fixed order.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from alexnet_tf.config import Config
+
+
+@dataclasses.dataclass
+class PipelineData:
+    """`alexnet_tf.input_pipeline` for `cfg.data.dataset`."""
+    cfg: Config
+
+    def __post_init__(self):
+        from alexnet_tf import input_pipeline  # the pipeline is left of training
+        self._pipeline = input_pipeline
+        self.info = input_pipeline.dataset_info(self.cfg)
+        self.num_classes = int(self.info.num_classes)
+        self.class_names = list(self.info.class_names)
+        self.train_examples = int(self.info.num_examples["train"])
+        self.validation_examples = int(self.info.num_examples["validation"])
+
+    def train(self, *, seed: int, epoch: int, batch_size: int, shard=None) -> tf.data.Dataset:
+        return self._pipeline.build_dataset(self.cfg, "train", training=True, seed=seed,
+                                            epoch=epoch, batch_size=batch_size, shard=shard)
+
+    def validation(self, *, batch_size: int, ten_crop: bool = False) -> tf.data.Dataset:
+        return self._pipeline.build_dataset(self.cfg, "validation", training=False,
+                                            batch_size=batch_size, ten_crop=ten_crop)
+
+    def statistics(self):
+        """The dataset statistics the pipeline used, if it exposes them."""
+        getter = getattr(self._pipeline, "dataset_statistics", None)
+        return getter(self.cfg) if getter else None
+
+
+@dataclasses.dataclass
+class SyntheticData:
+    """Random images, the same every step: input cost ~0, for measuring images/s."""
+    cfg: Config
+    train_examples: int = 1 << 20
+    validation_examples: int = 0
+
+    def __post_init__(self):
+        self.num_classes = self.cfg.model.num_classes
+        self.class_names = [f"class_{i}" for i in range(self.num_classes)]
+
+    def _batch(self, batch_size, seed):
+        size, channels = self.cfg.model.image_size, self.cfg.model.channels
+        images = tf.random.stateless_normal((batch_size, size, size, channels), seed=[seed, 0])
+        labels = tf.random.stateless_uniform((batch_size,), seed=[seed, 1], minval=0,
+                                             maxval=self.num_classes, dtype=tf.int32)
+        return images, labels
+
+    def train(self, *, seed: int, epoch: int, batch_size: int, shard=None) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensors(self._batch(batch_size, seed)).repeat()
+
+    def validation(self, *, batch_size: int, ten_crop: bool = False) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensors(self._batch(batch_size, 1)).take(0)
+
+    def statistics(self):
+        return None

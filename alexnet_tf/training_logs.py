@@ -1,0 +1,87 @@
+"""What a training run leaves for people: TensorBoard, history.json, model.keras.
+
+TensorBoard (`<workdir>/tensorboard`): per epoch the train/validation loss and top-1/top-5
+error, the learning rate, images/s, and the conv1 kernels drawn as the paper's Figure 3
+(`alexnet_tf.kernel_grid`). Only the chief of a multi-worker run writes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from alexnet_tf import checkpointing
+from alexnet_tf.kernel_grid import kernel_grid
+from alexnet_tf.model import build_alexnet
+
+SCALARS = ("loss", "top1_error", "top5_error")
+
+
+class TrainingLogs:
+
+    def __init__(self, paths: checkpointing.WorkDir, enabled=True):
+        self.paths = paths
+        self.enabled = enabled
+        self.writer = tf.summary.create_file_writer(str(paths.tensorboard)) if enabled else None
+
+    def write_class_names(self, names):
+        if self.enabled and names:
+            checkpointing.atomic_write_text(self.paths.class_names,
+                                            "".join(f"{name}\n" for name in names))
+
+    def write_statistics(self, statistics):
+        if self.enabled and statistics is not None and not self.paths.statistics.exists():
+            statistics.save(str(self.paths.statistics))
+
+    def epoch_end(self, row: dict, model: keras.Model, history: list):
+        if not self.enabled:
+            return
+        checkpointing.atomic_write_text(self.paths.history, json.dumps(history, indent=1))
+        epoch = row["epoch"]
+        with self.writer.as_default(step=epoch):
+            for split in ("train", "validation"):
+                for name in SCALARS:
+                    if f"{split}_{name}" in row:
+                        tf.summary.scalar(f"{split}/{name}", row[f"{split}_{name}"])
+            tf.summary.scalar("learning_rate", row["learning_rate"])
+            tf.summary.scalar("images_per_second", row["images_per_second"])
+            kernel = np.asarray(model.get_layer("conv1").kernel.numpy(), dtype=np.float32)
+            if np.all(np.isfinite(kernel)):
+                groups = 2 if kernel.shape[-1] % 2 == 0 else 1  # the paper's two GPU halves
+                tf.summary.image("conv1_kernels", kernel_grid(kernel, groups=groups)[None])
+        self.writer.flush()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def save_portable_model(model: keras.Model, cfg, path):
+    """Saves the weights in a float32 model without device placement (loads anywhere),
+    atomically: a crash leaves the previous model.keras or none, never half a file."""
+    policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        portable = build_alexnet(cfg.model)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+    source = checkpointing.model_variables(model)
+    for key, variable in checkpointing.model_variables(portable).items():
+        variable.assign(tf.cast(source[key], variable.dtype))
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    portable.save(tmp)
+    os.replace(tmp, path)
+    return portable
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """sha256 of every variable's bytes in key order: equal iff the weights are bitwise equal."""
+    digest = hashlib.sha256()
+    for key, variable in sorted(checkpointing.model_variables(model).items()):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()

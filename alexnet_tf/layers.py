@@ -225,6 +225,32 @@ class PartitionedDense(keras.layers.Dense):
         return config
 
 
+@keras.saving.register_keras_serializable(package="alexnet_tf")
+class TowerMaxPooling2D(keras.layers.MaxPooling2D):
+    """`keras.layers.MaxPooling2D` that pools each device's channel slice on that device,
+    so a towers model's activations stay on their tower (§3.2). No weights; the same
+    result as MaxPooling2D."""
+
+    def __init__(self, pool_size=2, strides=None, devices=None, **kwargs):
+        super().__init__(pool_size=pool_size, strides=strides, **kwargs)
+        self.devices = list(devices) if devices else None
+
+    def call(self, inputs):
+        if not self.devices:
+            return super().call(inputs)
+        parts = len(self.devices)
+        outputs = []
+        for p, piece in enumerate(tf.split(inputs, parts, axis=-1)):
+            with _device_scope(self.devices, p, parts):
+                outputs.append(super().call(piece))
+        return tf.concat(outputs, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(devices=self.devices)
+        return config
+
+
 def _pair(value):
     if isinstance(value, int):
         return (value, value)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import keras
 
 from alexnet_tf.config import ModelConfig
-from alexnet_tf.layers import GroupedConv2D, LocalResponseNormalization, PartitionedDense
+from alexnet_tf.layers import (GroupedConv2D, LocalResponseNormalization, PartitionedDense,
+                               TowerMaxPooling2D)
 
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 FC_NAMES = ("fc6", "fc7")
@@ -68,8 +69,9 @@ def build_alexnet(cfg: ModelConfig, devices=None, name="alexnet") -> keras.Model
                 groups=cfg.lrn.groups, devices=devices, name=f"norm{index}",
             )(x)
         if conv_name in cfg.pool_after:
-            x = keras.layers.MaxPooling2D(pool_size=cfg.pool_size, strides=cfg.pool_stride,
-                                          name=f"pool{index}")(x)
+            pool = dict(pool_size=cfg.pool_size, strides=cfg.pool_stride, name=f"pool{index}")
+            x = (TowerMaxPooling2D(devices=devices, **pool) if devices
+                 else keras.layers.MaxPooling2D(**pool))(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for fc_name, units in zip(FC_NAMES, cfg.fc_units):
         x = PartitionedDense(units, activation="relu", devices=devices,

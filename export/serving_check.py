@@ -1,0 +1,370 @@
+"""Runs a SavedModel the way TensorFlow Serving runs it under its default flags.
+
+    python -m export.serving_check --model_dir=models/alexnet            # preflight
+    python -m export.serving_check --model_dir=models/alexnet/3 \\
+        --requests=reqs/ --responses=out/                               # replay requests
+
+What the server does, and this does, in order:
+1. XLA compilation is disabled process-wide (the server's default; FACTS.md): the C++
+   function `tensorflow::DisableXlaCompilation()` from `libtensorflow_cc.so.2`, called
+   through ctypes. It is global and one-way, so this runs in its own process.
+   (`tf.config.optimizer.set_jit(False)` does NOT reproduce it.)
+2. The version is loaded with the TF1 session loader, tag `serve`.
+3. The warmup records in `assets.extra/tf_serving_warmup_requests` are replayed; one
+   failure fails the load.
+4. Requests are fed and fetched by the SignatureDef's tensor names: gRPC `PredictRequest`
+   protos (`*.predict.pb`) and REST bodies (`*.rest.json`, row or columnar format, `{"b64":
+   ...}` for bytes), answered as `*.response.pb` / `*.response.json`, or `*.error.json`
+   holding the error code and message the server would return.
+`report.json` in the responses folder records what happened, with the peak memory.
+"""
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from export import servability
+from export.versioning import versions
+
+_DISABLE_XLA_SYMBOL = "_ZN10tensorflow21DisableXlaCompilationEv"
+
+
+def disable_xla_compilation():
+    """What TF Serving does at start-up unless given `--xla_cpu_compilation_enabled`."""
+    library = os.path.join(os.path.dirname(tf.__file__), "libtensorflow_cc.so.2")
+    try:
+        getattr(ctypes.CDLL(library), _DISABLE_XLA_SYMBOL)()
+    except (OSError, AttributeError) as e:
+        raise RuntimeError(f"cannot call tensorflow::DisableXlaCompilation() from {library}: "
+                           f"{e}") from None
+
+
+def resolve_version_dir(model_dir) -> str:
+    """A version directory, or the highest version under a base path (as the server picks)."""
+    if os.path.exists(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir
+    present = versions(model_dir)
+    if not present:
+        raise FileNotFoundError(f"{model_dir} holds neither saved_model.pb nor integer "
+                                "version directories")
+    return os.path.join(model_dir, str(present[-1]))
+
+
+class SessionServable:
+    """A loaded version: `predict(PredictRequest)` and `rest(body)` as the server answers."""
+
+    def __init__(self, version_dir, model_name="alexnet"):
+        self.version_dir = version_dir
+        self.model_name = model_name
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            self.session, [servability.SERVE_TAG], version_dir)
+        self.signatures = dict(meta_graph.signature_def)
+
+    def close(self):
+        self.session.close()
+
+    def signature(self, name):
+        name = name or "serving_default"     # the server's default
+        if name not in self.signatures:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"Serving signature name: \"{name}\" not found in signature def "
+                f"(have {sorted(k for k in self.signatures if not k.startswith('__'))})")
+        return self.signatures[name]
+
+    def run(self, signature_name, inputs: dict, output_filter=()):
+        """{input key: ndarray} -> {output key: ndarray}, checked like the server checks."""
+        signature = self.signature(signature_name)
+        expected = set(signature.inputs)
+        if set(inputs) != expected:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"request inputs {sorted(inputs)} do not match the signature's "
+                f"{sorted(expected)}")
+        feeds = {}
+        for key, value in inputs.items():
+            info = signature.inputs[key]
+            want = tf.dtypes.as_dtype(info.dtype)
+            value = np.asarray(value)
+            if want == tf.string:
+                if value.dtype.kind not in "SUO":
+                    raise tf.errors.InvalidArgumentError(
+                        None, None, f"input {key!r} expects strings, got {value.dtype}")
+            elif value.dtype.kind not in "iuf" or (value.dtype.kind == "f" and not want.is_floating):
+                raise tf.errors.InvalidArgumentError(
+                    None, None, f"input {key!r} expects {want.name}, got {value.dtype}")
+            else:
+                value = value.astype(want.as_numpy_dtype)
+            feeds[info.name] = value
+        keys = list(output_filter) or list(signature.outputs)
+        unknown = [k for k in keys if k not in signature.outputs]
+        if unknown:
+            raise tf.errors.InvalidArgumentError(None, None, f"output_filter {unknown} names "
+                                                 f"no output of the signature")
+        fetches = {k: signature.outputs[k].name for k in keys}
+        return self.session.run(fetches, feeds)
+
+    def predict(self, request):
+        """A `tensorflow_serving.apis.predict_pb2.PredictRequest` -> PredictResponse."""
+        from tensorflow_serving.apis import predict_pb2
+        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        name = request.model_spec.signature_name or "serving_default"
+        outputs = self.run(name, inputs, request.output_filter)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = request.model_spec.name or self.model_name
+        response.model_spec.signature_name = name
+        version = os.path.basename(os.path.normpath(self.version_dir))
+        if version.isdigit():
+            response.model_spec.version.value = int(version)
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    def rest(self, body: dict) -> dict:
+        """A REST predict body (row or columnar) -> the JSON the server returns."""
+        name = body.get("signature_name") or "serving_default"
+        signature = self.signature(name)
+        input_keys = sorted(signature.inputs)
+        if ("instances" in body) == ("inputs" in body):
+            raise tf.errors.InvalidArgumentError(
+                None, None, "a REST predict body holds exactly one of 'instances' (row "
+                "format) or 'inputs' (columnar format)")
+        if "instances" in body:
+            inputs = _rows_to_inputs(body["instances"], input_keys, signature)
+        else:
+            inputs = _columns_to_inputs(body["inputs"], input_keys, signature)
+        outputs = self.run(name, inputs)
+        if "instances" in body:
+            return {"predictions": _outputs_to_rows(outputs)}
+        return {"outputs": _outputs_to_columns(outputs)}
+
+    def replay_warmup(self) -> int:
+        """Runs every record of the warmup file, as the server does at load; returns count."""
+        path = os.path.join(self.version_dir, servability.WARMUP_DIR, servability.WARMUP_FILE)
+        if not os.path.exists(path):
+            return 0
+        from tensorflow_serving.apis import prediction_log_pb2
+        count = 0
+        for record in tf.data.TFRecordDataset(path):
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if log.WhichOneof("log_type") != "predict_log":
+                raise ValueError(f"warmup record {count} is a {log.WhichOneof('log_type')}; "
+                                 "only predict_log is written here")
+            self.predict(log.predict_log.request)
+            count += 1
+        return count
+
+
+def _decode_json_value(value, dtype):
+    """REST JSON -> ndarray: {"b64": ...} objects become bytes for DT_STRING inputs."""
+    if dtype == tf.string:
+        def convert(v):
+            if isinstance(v, list):
+                return [convert(x) for x in v]
+            if isinstance(v, dict):
+                if set(v) != {"b64"}:
+                    raise tf.errors.InvalidArgumentError(
+                        None, None, f"a JSON object in a string input must be {{\"b64\": ...}},"
+                        f" got keys {sorted(v)}")
+                try:
+                    return base64.b64decode(v["b64"], validate=True)
+                except ValueError as e:
+                    raise tf.errors.InvalidArgumentError(
+                        None, None, f"invalid base64 in a \"b64\" value: {e}") from None
+            if isinstance(v, str):
+                return v.encode("utf-8")
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"a string input got a JSON {type(v).__name__}")
+        return np.array(convert(value), dtype=object)
+    return np.array(value, dtype=dtype.as_numpy_dtype)
+
+
+def _rows_to_inputs(instances, input_keys, signature):
+    if not isinstance(instances, list) or not instances:
+        raise tf.errors.InvalidArgumentError(None, None, "'instances' must be a non-empty list")
+    named = len(input_keys) > 1 or all(
+        isinstance(i, dict) and set(i) == set(input_keys) for i in instances)
+    columns = {key: [] for key in input_keys}
+    for instance in instances:
+        if named:
+            if not isinstance(instance, dict) or set(instance) != set(input_keys):
+                raise tf.errors.InvalidArgumentError(
+                    None, None, f"each instance must be an object with keys {input_keys}")
+            for key in input_keys:
+                columns[key].append(instance[key])
+        else:
+            columns[input_keys[0]].append(instance)
+    return {key: _decode_json_value(values, tf.dtypes.as_dtype(signature.inputs[key].dtype))
+            for key, values in columns.items()}
+
+
+def _columns_to_inputs(inputs, input_keys, signature):
+    if not (isinstance(inputs, dict) and set(inputs) == set(input_keys)):
+        if len(input_keys) != 1:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"'inputs' must be an object with keys {input_keys}")
+        inputs = {input_keys[0]: inputs}
+    return {key: _decode_json_value(value, tf.dtypes.as_dtype(signature.inputs[key].dtype))
+            for key, value in inputs.items()}
+
+
+def _json_value(key, value):
+    value = np.asarray(value)
+    if value.dtype.kind in "SO":
+        encode = ((lambda b: {"b64": base64.b64encode(b).decode("ascii")})
+                  if key.endswith("_bytes") else (lambda b: b.decode("utf-8")))
+        return np.vectorize(encode, otypes=[object])(value).tolist() if value.ndim else \
+            encode(value.item())
+    return value.tolist()
+
+
+def _outputs_to_rows(outputs):
+    keys = sorted(outputs)
+    batch = {len(np.asarray(outputs[k])) for k in keys}
+    if len(batch) != 1:
+        raise tf.errors.InvalidArgumentError(
+            None, None, "outputs differ in batch size: use the columnar ('inputs') format")
+    rows = []
+    for i in range(batch.pop()):
+        if len(keys) == 1:
+            rows.append(_json_value(keys[0], outputs[keys[0]][i]))
+        else:
+            rows.append({k: _json_value(k, outputs[k][i]) for k in keys})
+    return rows
+
+
+def _outputs_to_columns(outputs):
+    if len(outputs) == 1:
+        (key, value), = outputs.items()
+        return _json_value(key, value)
+    return {k: _json_value(k, v) for k, v in outputs.items()}
+
+
+def _error(e) -> dict:
+    """The gRPC status the server would send: the error class names the code."""
+    message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+    return {"code": type(e).__name__, "error": message}
+
+
+def answer_requests(servable: SessionServable, requests_dir, responses_dir) -> dict:
+    """Answers every `*.predict.pb` / `*.rest.json` in `requests_dir`; returns a summary."""
+    from tensorflow_serving.apis import predict_pb2
+    os.makedirs(responses_dir, exist_ok=True)
+    answered, failed = [], []
+    for name in sorted(os.listdir(requests_dir)):
+        path = os.path.join(requests_dir, name)
+        if name.endswith(".predict.pb"):
+            stem, kind = name[:-len(".predict.pb")], "grpc"
+        elif name.endswith(".rest.json"):
+            stem, kind = name[:-len(".rest.json")], "rest"
+        else:
+            continue
+        try:
+            if kind == "grpc":
+                with open(path, "rb") as f:
+                    request = predict_pb2.PredictRequest.FromString(f.read())
+                response = servable.predict(request)
+                with open(os.path.join(responses_dir, stem + ".response.pb"), "wb") as f:
+                    f.write(response.SerializeToString())
+            else:
+                with open(path, encoding="utf-8") as f:
+                    body = json.load(f)
+                with open(os.path.join(responses_dir, stem + ".response.json"), "w") as f:
+                    json.dump(servable.rest(body), f)
+            answered.append(stem)
+        except (tf.errors.OpError, ValueError) as e:
+            with open(os.path.join(responses_dir, stem + ".error.json"), "w") as f:
+                json.dump(_error(e), f)
+            failed.append(stem)
+    return {"answered": answered, "failed": failed}
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+
+
+def check(model_dir, requests_dir=None, responses_dir=None, disable_xla=True,
+          warmup=True) -> dict:
+    """Steps 1-4 of the module doc; returns the report (also written as report.json)."""
+    if disable_xla:
+        disable_xla_compilation()
+    version_dir = resolve_version_dir(model_dir)
+    report = {"version_dir": version_dir, "xla_compilation_disabled": bool(disable_xla)}
+    start = time.perf_counter()
+    servable = SessionServable(version_dir)
+    report["load_seconds"] = time.perf_counter() - start
+    report["signatures"] = sorted(k for k in servable.signatures if not k.startswith("__"))
+    try:
+        report["warmup_records"] = servable.replay_warmup() if warmup else 0
+        if requests_dir:
+            report.update(answer_requests(servable, requests_dir, responses_dir))
+    finally:
+        servable.close()
+    report["peak_rss_bytes"] = peak_rss_bytes()
+    if responses_dir:
+        os.makedirs(responses_dir, exist_ok=True)
+        with open(os.path.join(responses_dir, "report.json"), "w") as f:
+            json.dump(report, f, indent=1)
+    return report
+
+
+def run_in_subprocess(model_dir, requests_dir=None, responses_dir=None, disable_xla=True,
+                      warmup=True, timeout=600):
+    """`check` in a fresh Python process (DisableXlaCompilation is process-wide and one-way).
+
+    Returns (returncode, report or None, stderr)."""
+    import subprocess
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [sys.executable, "-m", "export.serving_check", f"--model_dir={model_dir}",
+            f"--disable_xla={str(disable_xla).lower()}", f"--warmup={str(warmup).lower()}"]
+    if requests_dir:
+        args += [f"--requests={requests_dir}", f"--responses={responses_dir}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join([checkout] + [p for p in [os.environ.get(
+                   "PYTHONPATH")] if p]))
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
+    report = None
+    if responses_dir and os.path.exists(os.path.join(responses_dir, "report.json")):
+        with open(os.path.join(responses_dir, "report.json")) as f:
+            report = json.load(f)
+    return result.returncode, report, result.stderr
+
+
+def main(argv):
+    from absl import flags
+    del argv
+    FLAGS = flags.FLAGS
+    report = check(FLAGS.model_dir, FLAGS.requests, FLAGS.responses or FLAGS.requests,
+                   disable_xla=FLAGS.disable_xla, warmup=FLAGS.warmup)
+    print(json.dumps(report, indent=1))
+    servability.check_servable(report["version_dir"])
+    if report.get("failed"):
+        print(f"{len(report['failed'])} requests failed: {report['failed']}")
+    print(f"OK: {report['version_dir']} loads and runs with XLA compilation "
+          f"{'disabled' if FLAGS.disable_xla else 'enabled'} "
+          f"({report['warmup_records']} warmup records replayed)")
+
+
+def _define_flags():
+    from absl import flags
+    flags.DEFINE_string("model_dir", None, "A version directory or a base path (highest "
+                        "version).", required=True)
+    flags.DEFINE_string("requests", None, "Folder of *.predict.pb / *.rest.json requests.")
+    flags.DEFINE_string("responses", None, "Where answers go (default: the requests folder).")
+    flags.DEFINE_bool("disable_xla", True, "Disable XLA compilation as TF Serving does by "
+                      "default.")
+    flags.DEFINE_bool("warmup", True, "Replay assets.extra/tf_serving_warmup_requests.")
+
+
+if __name__ == "__main__":
+    from absl import app
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,92 @@
+"""`python -m alexnet_tf.evaluate`: top-1/top-5 error of a model, or an ensemble, on a split.
+
+    python -m alexnet_tf.evaluate --model=runs/digits                  # a work directory
+    python -m alexnet_tf.evaluate --model=runs/digits/model.keras      # a .keras file
+    python -m alexnet_tf.evaluate --model=runs/a --model=runs/b ...    # averaged ensemble
+
+A work directory gives its config (dataset, preprocessing) and its latest checkpoint;
+a `.keras` file inside a work directory uses that directory's config, elsewhere the
+`--preset`/`--set` flags. Prints centre-crop and 10-crop errors (§4.1, §6).
+Exit codes: 0 done, 2 a usage error (missing model, unknown dataset, bad flag).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
+                          "prefix; repeat for an ensemble (softmax averaged).")
+flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
+flags.DEFINE_multi_enum("crops", ["center", "ten_crop"], ["center", "ten_crop"],
+                        "center, ten_crop, or both (repeat the flag).")
+flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 crops in ten_crop mode).")
+flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
+flags.DEFINE_string("preset", "digits", "Config for a .keras file outside a work directory.")
+flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+flags.DEFINE_string("output", None, "Also write the results as JSON to this file.")
+flags.mark_flag_as_required("model")
+
+FLAGS = flags.FLAGS
+
+
+def config_for(path, preset, overrides):
+    from alexnet_tf import checkpointing, config
+    path = pathlib.Path(path)
+    for candidate in (path, path.parent, path.parent.parent):
+        if (candidate / checkpointing.CONFIG_FILE).exists():
+            cfg = checkpointing.load_config(candidate)
+            return config.override(cfg, overrides)
+    return config.override(config.get_config(preset), overrides)
+
+
+def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset="digits",
+                   overrides=(), log=None) -> dict:
+    """Loads the models, builds the split with the first model's config, evaluates."""
+    from alexnet_tf import checkpointing, evaluation, input_pipeline
+    cfg = config_for(model_paths[0], preset, list(overrides))
+    models = [checkpointing.load_model(p, cfg=config_for(p, preset, list(overrides)))
+              for p in model_paths]
+    if models[0].output_shape[-1] != cfg.model.num_classes:
+        raise ValueError(f"the model has {models[0].output_shape[-1]} classes, the config "
+                         f"{cfg.model.num_classes}")
+
+    def dataset_fn(ten_crop):
+        return input_pipeline.build_dataset(cfg, split, training=False, batch_size=batch_size,
+                                            ten_crop=ten_crop)
+
+    return evaluation.evaluate_models(models, dataset_fn, modes=crops, max_images=max_images,
+                                      log=log)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from alexnet_tf import evaluation
+    from alexnet_tf.checkpointing import CheckpointError
+    crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
+    try:
+        results = run_evaluation(FLAGS.model, split=FLAGS.split, crops=crops,
+                                 batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
+                                 preset=FLAGS.preset, overrides=FLAGS.set)
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    print(evaluation.format_results(results, FLAGS.model))
+    if FLAGS.output:
+        pathlib.Path(FLAGS.output).write_text(json.dumps(
+            {"models": FLAGS.model, "split": FLAGS.split, "results": results}, indent=1))
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

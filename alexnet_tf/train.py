@@ -1,0 +1,169 @@
+"""`python -m alexnet_tf.train`: train AlexNet, evaluate it, save it in a work directory.
+
+    python -m alexnet_tf.train --workdir=runs/digits             # the embedded default
+    python -m alexnet_tf.train --preset=paper --workdir=runs/imagenet \\
+        --set data.manual_dir=/data/imagenet                      # the paper's recipe
+    python -m alexnet_tf.train --preset=tiny --strategy=mirrored --cpu_devices=2 ...
+
+Any config field can be overridden with `--set section.field=value` (repeatable) or
+`--config.section.field=value`. Exit codes: 0 done, 1 unexpected error, 2 a usage error
+(bad flag, unknown dataset, unwritable work dir, missing devices), 3 the loss became
+NaN/Inf (the last good checkpoint is kept), 42 stopped by SIGTERM/SIGINT after saving a
+checkpoint (run the same command again to resume).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+PRESET_DEFAULT = "digits"
+
+flags.DEFINE_string("preset", PRESET_DEFAULT, "Config preset: paper, digits or tiny.")
+flags.DEFINE_string("workdir", None, "Work directory (default runs/<preset>); rerunning the "
+                    "same command there resumes from the latest checkpoint.")
+flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable); "
+                          "--config.section.field=value works too.")
+flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, "
+                    "imagenet2012 (or any TFDS name), folder, tfrecord.")
+flags.DEFINE_integer("epochs", None, "Shortcut for --set train.epochs=...")
+flags.DEFINE_integer("batch_size", None, "Shortcut for --set train.batch_size=... (global).")
+flags.DEFINE_enum("strategy", "auto", ["auto", "single", "towers", "mirrored",
+                                        "towers_mirrored", "multi_worker"],
+                  "auto = towers on two GPUs, else single.")
+flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (lets "
+                     "towers/mirrored run without GPUs).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+flags.DEFINE_bool("xla", False, "Compile the forward/backward pass with XLA.")
+flags.DEFINE_integer("seed", 0, "Seed of the initial weights, data order, crops and dropout.")
+flags.DEFINE_integer("checkpoint_every_steps", 500, "Checkpoint every N steps (and at "
+                     "every epoch end).")
+flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.")
+flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+flags.DEFINE_integer("max_steps", None, "Stop after this global step (benchmarks).")
+flags.DEFINE_bool("deterministic", False, "Enable op determinism (bitwise-reproducible "
+                  "resume on one CPU device; slower).")
+flags.DEFINE_bool("synthetic_data", False, "Train on random images (measures images/s).")
+flags.DEFINE_integer("nan_at_step", None, "Testing aid: make the loss of this global step "
+                     "NaN to exercise the NaN guard.")
+flags.DEFINE_bool("progress", True, "Show the progress bar.")
+
+FLAGS = flags.FLAGS
+
+NEXT_STEPS = """
+Next: the same command trains on real data.
+  ImageNet (ILSVRC-2012 tars in a directory, prepared once by TFDS, no download):
+    python -m alexnet_tf.train --preset=paper --workdir=runs/imagenet \\
+      --set data.dataset=imagenet2012 --set data.manual_dir=/path/to/tars --set data.data_dir=/path/to/tfds
+  An image folder (<dir>/train/<class>/*.jpg and <dir>/validation/<class>/*.jpg):
+    python -m alexnet_tf.train --preset=paper --workdir=runs/folder \\
+      --set data.dataset=folder --set data.data_dir=/path/to/dir --set model.num_classes=<N>
+  TFRecord shards (written by tools/ from either source):
+    python -m alexnet_tf.train --preset=paper --workdir=runs/records \\
+      --set data.dataset=tfrecord --set data.data_dir=/path/to/shards
+  Evaluate (centre crop and 10 crops):  python -m alexnet_tf.evaluate --model={workdir}"""
+
+
+def split_config_flags(argv):
+    """Moves `--config.a.b=v` arguments out of argv (absl cannot declare them) -> overrides."""
+    rest, overrides = [], []
+    for arg in argv:
+        if arg.startswith("--config."):
+            body = arg[len("--config."):]
+            if "=" not in body:
+                raise app.UsageError(f"{arg}: expected --config.section.field=value")
+            overrides.append(body)
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+_CONFIG_FLAG_OVERRIDES = []
+
+
+def _parse_flags(argv):
+    rest, overrides = split_config_flags(argv)
+    _CONFIG_FLAG_OVERRIDES.extend(overrides)
+    try:
+        return FLAGS(rest)
+    except flags.Error as e:
+        sys.stderr.write(f"error: {e}\nPass --helpfull to see the flags.\n")
+        sys.exit(2)
+
+
+def build_config():
+    from alexnet_tf import config
+    cfg = config.get_config(FLAGS.preset)
+    overrides = []
+    if FLAGS.dataset:
+        overrides.append(f"data.dataset={FLAGS.dataset}")
+    if FLAGS.epochs is not None:
+        overrides.append(f"train.epochs={FLAGS.epochs}")
+    if FLAGS.batch_size is not None:
+        overrides.append(f"train.batch_size={FLAGS.batch_size}")
+    return config.override(cfg, overrides + list(FLAGS.set) + _CONFIG_FLAG_OVERRIDES)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from alexnet_tf import distribute
+    from alexnet_tf.checkpointing import CheckpointError
+    from alexnet_tf import training
+    try:
+        if FLAGS.cpu_devices:
+            distribute.split_cpu(FLAGS.cpu_devices)
+        cfg = build_config()
+        workdir = FLAGS.workdir or os.path.join("runs", cfg.name)
+        options = training.RunOptions(
+            strategy=FLAGS.strategy, precision=FLAGS.precision, xla=FLAGS.xla, seed=FLAGS.seed,
+            checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+            steps_per_call=FLAGS.steps_per_call, keep_checkpoints=FLAGS.keep_checkpoints,
+            max_steps=FLAGS.max_steps, deterministic=FLAGS.deterministic,
+            synthetic_data=FLAGS.synthetic_data, nan_at_step=FLAGS.nan_at_step,
+            progress=FLAGS.progress)
+        summary = training.train_and_evaluate(cfg, workdir, options)
+    except training.NonFiniteLossError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return training.NONFINITE_EXIT_CODE
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    print(end_summary(summary, cfg))
+    if summary["status"] == "preempted":
+        return training.PREEMPTED_EXIT_CODE
+    return 0
+
+
+def end_summary(summary, cfg) -> str:
+    from alexnet_tf.progress import format_duration
+    lines = [f"\n{summary['status']}: {summary['epochs']} epoch(s), {summary['global_step']} "
+             f"steps in {format_duration(summary['seconds'])} ({summary['workdir']})"]
+    if summary["history"]:
+        last = summary["history"][-1]
+        if "validation_top1_error" in last:
+            best = min(summary["history"], key=lambda row: row["validation_top1_error"])
+            lines.append(f"validation: top-1 error {100 * last['validation_top1_error']:.2f}% "
+                         f"(accuracy {100 * last['validation_accuracy']:.2f}%), top-5 error "
+                         f"{100 * last['validation_top5_error']:.2f}%; best top-1 error "
+                         f"{100 * best['validation_top1_error']:.2f}% at epoch {best['epoch']}")
+        lines.append(f"training: {last['images_per_second']:,.0f} images/s in the last epoch")
+    lines.append(f"weights sha256: {summary['weights_sha256']}")
+    if summary["status"] == "completed":
+        lines.append(f"model: {os.path.join(summary['workdir'], 'model.keras')}; TensorBoard: "
+                     f"tensorboard --logdir {os.path.join(summary['workdir'], 'tensorboard')}")
+        if cfg.data.dataset == "digits":
+            lines.append(NEXT_STEPS.format(workdir=summary["workdir"]))
+    return "\n".join(lines)
+
+
+def run():
+    app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    run()

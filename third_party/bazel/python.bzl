@@ -26,13 +26,18 @@ def _module_launcher_impl(ctx):
     # Same as `python -m <module>`: the module runs as __main__ inside its package, so
     # relative imports work, and the launcher's own directory leaves sys.path (a script's
     # directory would otherwise shadow top-level modules with the package's file names).
+    # `bazel run` starts binaries inside their runfiles tree; relative paths in flags mean
+    # the caller's directory, which Bazel passes as BUILD_WORKING_DIRECTORY.
     ctx.actions.write(
         output = ctx.outputs.out,
         content = "\n".join([
+            "import os",
             "import runpy",
             "import sys",
             "",
             "del sys.path[0]",
+            "if os.environ.get(\"BUILD_WORKING_DIRECTORY\"):",
+            "    os.chdir(os.environ[\"BUILD_WORKING_DIRECTORY\"])",
             "runpy.run_module(%r, run_name=\"__main__\", alter_sys=True)" % ctx.attr.module,
             "",
         ]),

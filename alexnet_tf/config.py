@@ -88,6 +88,9 @@ class DataConfig:
     statistics_path: str = ""         # mean image + RGB eigen; "" = beside the data
     max_image_pixels: int = 8192 * 8192  # larger headers are refused before decoding
     shuffle_buffer: int = 10_000      # examples, for record-based sources (files: full shuffle)
+    # Not in the paper: ImageNet's RGB means as Caffe/VGG use them, for data.mean=channel
+    # when no statistics were computed.
+    fallback_mean_rgb: tuple = (123.68, 116.779, 103.939)
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,10 @@ def export_saved_model(trained: TrainedModel, base_path, *, version=None,
                                           trained.cfg.model.channels)
         warmup.write_warmup_file(pending.staging, requests)
         _write_export_info(pending.staging, trained, limits)
-        servability.check_servable(pending.staging)
         if verify:
             _verify_like_the_server(pending.staging)
+        else:
+            servability.check_servable(pending.staging)
     config_dir = server_config_dir or os.path.dirname(os.path.abspath(base_path))
     files = server_config.write_server_files(
         config_dir, model_name, serving_base_path or os.path.abspath(base_path), limits)
@@ -124,6 +125,7 @@ def _write_export_info(version_dir, trained: TrainedModel, limits: ServingLimits
 
 
 def _verify_like_the_server(version_dir):
+    servability.check_servable(version_dir)
     code, _, stderr = serving_check.run_in_subprocess(version_dir)
     if code != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])

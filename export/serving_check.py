@@ -342,15 +342,22 @@ def main(argv):
     from absl import flags
     del argv
     FLAGS = flags.FLAGS
-    report = check(FLAGS.model_dir, FLAGS.requests, FLAGS.responses or FLAGS.requests,
-                   disable_xla=FLAGS.disable_xla, warmup=FLAGS.warmup)
-    print(json.dumps(report, indent=1))
-    servability.check_servable(report["version_dir"])
+    try:
+        report = check(FLAGS.model_dir, FLAGS.requests, FLAGS.responses or FLAGS.requests,
+                       disable_xla=FLAGS.disable_xla, warmup=FLAGS.warmup)
+        print(json.dumps(report, indent=1))
+        servability.check_servable(report["version_dir"])
+    except (tf.errors.OpError, ValueError, FileNotFoundError) as e:
+        message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+        print(f"NOT SERVABLE under TF Serving's default flags: {type(e).__name__}: {message}",
+              file=sys.stderr)
+        return 1
     if report.get("failed"):
         print(f"{len(report['failed'])} requests failed: {report['failed']}")
     print(f"OK: {report['version_dir']} loads and runs with XLA compilation "
           f"{'disabled' if FLAGS.disable_xla else 'enabled'} "
           f"({report['warmup_records']} warmup records replayed)")
+    return 0
 
 
 def _define_flags():

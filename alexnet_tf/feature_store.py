@@ -3,8 +3,10 @@
 A store is a directory:
 
     features.npy   [N, D] float16 or float32, a NumPy file opened as a memory map
-    index.tsv      one line per row: key (an image path, or "<split>:<position>"), TAB, label
-                   (-1 when unknown)
+    valid.npy      [N] bool: False where the image could not be read (its row is zeros and
+                   is never returned by a search)
+    keys.txt       one line per row: an image path, or "<split>:<position>" in a dataset
+    labels.npy     [N] int32 class of each row (-1 when unknown)
     meta.json      count, dim, dtype, rows written so far, where the features came from
 
 ImageNet's training set is 1.2 M x 4096 floats (9.8 GB as float16, 19.7 GB as float32):
@@ -23,8 +25,10 @@ import pathlib
 import numpy as np
 
 FEATURES_FILE = "features.npy"
-INDEX_FILE = "index.tsv"
+KEYS_FILE = "keys.txt"
+LABELS_FILE = "labels.npy"
 META_FILE = "meta.json"
+VALID_FILE = "valid.npy"
 DTYPES = ("float16", "float32")
 UNKNOWN_LABEL = -1
 
@@ -46,8 +50,9 @@ def _write_json_atomically(path: pathlib.Path, content: dict):
 class FeatureStore:
     """A finished (or partly written) store, opened read-only.
 
-    `features` is the [N, D] memory map; `keys[i]` and `labels[i]` describe row i; only the
-    first `written` rows hold features.
+    `features` is the [N, D] memory map; `keys[i]` and `labels[i]` describe row i and
+    `valid[i]` says whether its image could be read; only the first `written` rows hold
+    features.
     """
 
     def __init__(self, directory):
@@ -58,11 +63,13 @@ class FeatureStore:
                                     "build one with tools/similarity_search.py --gallery ...")
         self.meta = json.loads(meta_path.read_text())
         self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r")
-        self.keys, self.labels = read_index(self.directory / INDEX_FILE)
+        self.valid = np.load(self.directory / VALID_FILE, mmap_mode="r")
+        self.labels = np.load(self.directory / LABELS_FILE, mmap_mode="r")
+        self.keys = read_keys(self.directory / KEYS_FILE)
         if self.features.shape != (self.meta["count"], self.meta["dim"]) or len(self.keys) != \
                 self.meta["count"]:
             raise ValueError(f"{self.directory}: features {self.features.shape}, "
-                             f"{len(self.keys)} index lines and meta.json "
+                             f"{len(self.keys)} keys and meta.json "
                              f"({self.meta['count']} x {self.meta['dim']}) disagree")
 
     @property
@@ -82,38 +89,30 @@ class FeatureStore:
         return self.written == self.count
 
 
-def read_index(path):
-    keys, labels = [], []
+def read_keys(path) -> list:
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, label = line.rstrip("\n").rsplit("\t", 1)
-            keys.append(key)
-            labels.append(int(label))
-    return keys, np.asarray(labels, dtype=np.int64)
+        return [line.rstrip("\n") for line in f]
 
 
 class FeatureStoreWriter:
     """Creates a store for `keys` or resumes an unfinished one over the same keys.
 
-        writer = FeatureStoreWriter(directory, keys, labels, dim=4096, dtype="float16")
+        writer = FeatureStoreWriter(directory, keys, dim=4096, dtype="float16")
         for start in range(writer.written, len(keys), batch):   # resumes after a crash
-            writer.write(start, features_of(keys[start:start + batch]))
+            writer.write(start, features_of(keys[start:start + batch]), labels=...)
         writer.close()
     """
 
-    def __init__(self, directory, keys, labels, *, dim: int, dtype: str = "float16",
+    def __init__(self, directory, keys, *, dim: int, dtype: str = "float16",
                  source: dict | None = None, overwrite: bool = False):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         keys = list(keys)
-        labels = [UNKNOWN_LABEL if label is None else int(label) for label in labels]
         if not keys:
             raise ValueError("the gallery is empty: no images to store")
-        if len(labels) != len(keys):
-            raise ValueError(f"{len(keys)} keys but {len(labels)} labels")
         for key in keys:
-            if "\t" in key or "\n" in key:
-                raise ValueError(f"gallery key {key!r} contains a tab or newline")
+            if "\n" in key or "\r" in key:
+                raise ValueError(f"gallery key {key!r} contains a line break")
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         meta_path = self.directory / META_FILE
@@ -130,21 +129,33 @@ class FeatureStoreWriter:
                     "model or dtype; choose a new directory or pass overwrite")
             self.meta = old
             self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r+")
+            self.valid = np.load(self.directory / VALID_FILE, mmap_mode="r+")
+            self.labels = np.load(self.directory / LABELS_FILE, mmap_mode="r+")
         else:
             self.meta = fresh
-            with open(self.directory / INDEX_FILE, "w", encoding="utf-8") as f:
-                f.writelines(f"{key}\t{label}\n" for key, label in zip(keys, labels))
+            with open(self.directory / KEYS_FILE, "w", encoding="utf-8") as f:
+                f.writelines(f"{key}\n" for key in keys)
             self.features = np.lib.format.open_memmap(
                 self.directory / FEATURES_FILE, mode="w+", dtype=dtype, shape=(len(keys), dim))
+            self.valid = np.lib.format.open_memmap(
+                self.directory / VALID_FILE, mode="w+", dtype=bool, shape=(len(keys),))
+            self.labels = np.lib.format.open_memmap(
+                self.directory / LABELS_FILE, mode="w+", dtype=np.int32, shape=(len(keys),))
+            self.labels[:] = UNKNOWN_LABEL
             _write_json_atomically(meta_path, self.meta)
 
     @property
     def written(self) -> int:
         return self.meta["written"]
 
-    def write(self, start: int, features) -> None:
-        """Stores rows start .. start + len(features); rows must arrive in order."""
+    def write(self, start: int, features, labels=None, valid=None) -> None:
+        """Stores rows start .. start + len(features); rows must arrive in order.
+        `labels` (int per row, -1 unknown) default to unknown; `valid` (bool per row,
+        default all True) marks images that could not be read."""
         features = np.asarray(features)
+        valid = np.ones(len(features), bool) if valid is None else np.asarray(valid, bool)
+        labels = (np.full(len(features), UNKNOWN_LABEL) if labels is None
+                  else np.asarray(labels, np.int64))
         if start != self.written:
             raise ValueError(f"rows must be written in order: expected row {self.written}, "
                              f"got {start}")
@@ -154,17 +165,25 @@ class FeatureStoreWriter:
         stop = start + len(features)
         if stop > self.meta["count"]:
             raise ValueError(f"rows {start}..{stop} run past the store's {self.meta['count']}")
+        if valid.shape != (len(features),) or labels.shape != (len(features),):
+            raise ValueError(f"labels and valid need one entry per row ({len(features)}), "
+                             f"got shapes {labels.shape} and {valid.shape}")
         with np.errstate(over="ignore"):
-            cast = features.astype(self.meta["dtype"])
+            cast = np.where(valid[:, None], features, 0).astype(self.meta["dtype"])
         if not np.all(np.isfinite(cast)):
             raise ValueError(f"features do not fit {self.meta['dtype']} (inf/NaN after the "
                              "cast); use dtype float32")
         self.features[start:stop] = cast
-        self.features.flush()
+        self.valid[start:stop] = valid
+        self.labels[start:stop] = labels
+        for array in (self.features, self.valid, self.labels):
+            array.flush()
+        self.meta["skipped"] = self.meta.get("skipped", 0) + int(np.count_nonzero(~valid))
         self.meta["written"] = stop
         _write_json_atomically(self.directory / META_FILE, self.meta)
 
     def close(self) -> FeatureStore:
-        self.features.flush()
-        del self.features
+        for array in (self.features, self.valid, self.labels):
+            array.flush()
+        del self.features, self.valid, self.labels
         return FeatureStore(self.directory)

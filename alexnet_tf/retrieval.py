@@ -21,7 +21,7 @@ def chunk_rows_for(dim: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
     return max(1, chunk_bytes // (4 * max(1, dim)))
 
 
-def nearest_neighbours(queries, gallery, k: int, *, rows: int | None = None,
+def nearest_neighbours(queries, gallery, k: int, *, rows: int | None = None, valid=None,
                        chunk_rows: int | None = None, progress=None):
     """The k gallery rows nearest to each query.
 
@@ -29,7 +29,9 @@ def nearest_neighbours(queries, gallery, k: int, *, rows: int | None = None,
       queries: [Q, D] array.
       gallery: [N, D] array or memory map (float16 or float32); only the first `rows`
         rows are searched (default all).
-      k: neighbours per query, 1 <= k <= rows.
+      valid: optional bool [N]; rows marked False (images that could not be read) are
+        never returned.
+      k: neighbours per query, 1 <= k <= number of valid rows searched.
       chunk_rows: gallery rows per chunk (default: 256 MB of float32).
       progress: optional callable(rows_done) called after each chunk.
 
@@ -43,8 +45,9 @@ def nearest_neighbours(queries, gallery, k: int, *, rows: int | None = None,
     if queries.ndim != 2 or gallery.ndim != 2 or queries.shape[1] != gallery.shape[1]:
         raise ValueError(f"queries {queries.shape} and gallery {gallery.shape} must be "
                          "[Q, D] and [N, D] with the same D")
-    if not 1 <= k <= rows:
-        raise ValueError(f"k={k} must be between 1 and the gallery size {rows}")
+    searchable = rows if valid is None else int(np.count_nonzero(valid[:rows]))
+    if not 1 <= k <= searchable:
+        raise ValueError(f"k={k} must be between 1 and the gallery size {searchable}")
     chunk_rows = chunk_rows or chunk_rows_for(gallery.shape[1])
     num_queries = len(queries)
     best_d = np.full((num_queries, k), np.inf, dtype=np.float32)
@@ -54,6 +57,8 @@ def nearest_neighbours(queries, gallery, k: int, *, rows: int | None = None,
         stop = min(rows, start + chunk_rows)
         chunk = np.asarray(gallery[start:stop], dtype=np.float32)
         chunk_norms = np.einsum("nd,nd->n", chunk, chunk)
+        if valid is not None:
+            chunk_norms = np.where(np.asarray(valid[start:stop]), chunk_norms, np.inf)
         for q0 in range(0, num_queries, QUERY_BLOCK):
             q1 = min(num_queries, q0 + QUERY_BLOCK)
             d2 = query_norms[q0:q1, None] - 2 * (queries[q0:q1] @ chunk.T) + chunk_norms[None]

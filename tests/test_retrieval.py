@@ -78,8 +78,8 @@ def test_bad_requests_are_refused():
 
 def _store(tmp_path, features, dtype="float16", **kwargs):
     keys = [f"images/{i:03d}.png" for i in range(len(features))]
-    labels = [i % 4 for i in range(len(features))]
-    return keys, labels, FeatureStoreWriter(tmp_path / "store", keys, labels,
+    labels = np.arange(len(features)) % 4
+    return keys, labels, FeatureStoreWriter(tmp_path / "store", keys,
                                             dim=features.shape[1], dtype=dtype, **kwargs)
 
 
@@ -88,9 +88,9 @@ def test_store_round_trip_and_search_over_its_memory_map(tmp_path):
     features = np.maximum(rng.normal(size=(130, 32)), 0).astype(np.float32)
     keys, labels, writer = _store(tmp_path, features, source={"model": "m.keras"})
     for start in range(0, 130, 50):
-        writer.write(start, features[start:start + 50])
+        writer.write(start, features[start:start + 50], labels=labels[start:start + 50])
     store = writer.close()
-    assert store.complete and store.keys == keys and store.labels.tolist() == labels
+    assert store.complete and store.keys == keys and store.labels.tolist() == labels.tolist()
     assert isinstance(store.features, np.memmap) and store.features.dtype == np.float16
     np.testing.assert_array_equal(store.features, features.astype(np.float16))
     queries = rng.normal(size=(4, 32)).astype(np.float32)
@@ -106,6 +106,7 @@ def test_interrupted_store_resumes_and_keeps_written_rows(tmp_path):
     del writer                                   # the run dies here
     partial = FeatureStore(tmp_path / "store")
     assert partial.written == 15 and not partial.complete
+    assert partial.labels[:15].tolist() == [-1] * 15   # written without labels: unknown
     _, _, writer = _store(tmp_path, features, dtype="float32")
     assert writer.written == 15
     writer.write(15, features[15:])
@@ -121,8 +122,29 @@ def test_store_refuses_mismatches_and_overflow(tmp_path):
         writer.write(0, features[:1] * 1e6)      # above float16's 65504
     assert json.loads((tmp_path / "store" / feature_store.META_FILE).read_text())["written"] == 0
     with pytest.raises(FileExistsError, match="another gallery"):
-        FeatureStoreWriter(tmp_path / "store", ["other"], [0], dim=3)
+        FeatureStoreWriter(tmp_path / "store", ["other"], dim=3)
     with pytest.raises(FileNotFoundError, match="not a feature store"):
         FeatureStore(tmp_path / "nothing")
-    with pytest.raises(ValueError, match="tab or newline"):
-        FeatureStoreWriter(tmp_path / "s2", ["a\tb"], [0], dim=3)
+    with pytest.raises(ValueError, match="line break"):
+        FeatureStoreWriter(tmp_path / "s2", ["a\nb"], dim=3)
+
+
+def test_rows_of_unreadable_images_are_never_returned(tmp_path):
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(60, 8)).astype(np.float32)
+    valid = np.ones(60, bool)
+    valid[[3, 20, 41]] = False
+    _, _, writer = _store(tmp_path, features, dtype="float32")
+    writer.write(0, features[:30], valid=valid[:30])
+    writer.write(30, features[30:], valid=valid[30:])
+    store = writer.close()
+    assert store.meta["skipped"] == 3 and not store.valid[20]
+    assert np.all(store.features[20] == 0)
+    queries = features[[3, 20, 41]]         # each would find itself first if it were valid
+    indices, _ = retrieval.nearest_neighbours(queries, store.features, 5, valid=store.valid,
+                                              chunk_rows=7)
+    keep = np.flatnonzero(valid)
+    expected = keep[_brute_force(queries, features[keep], 5)[0]]
+    np.testing.assert_array_equal(indices, expected)
+    with pytest.raises(ValueError, match="gallery size 57"):
+        retrieval.nearest_neighbours(queries, store.features, 58, valid=store.valid)

@@ -1,0 +1,194 @@
+"""The tf.data input pipeline: sources -> robust decoding -> the paper's preprocessing.
+
+    from alexnet_tf import config, input_pipeline
+    cfg = config.get_config("digits")
+    train = input_pipeline.build_dataset(cfg, "train", training=True, seed=0, epoch=3)
+    for images, labels in train: ...          # float32 [B, 67, 67, 3], int32 [B]
+
+Randomness is stateless: the training set of an epoch (order, crops, flips, colour
+noise) is a pure function of (seed, epoch, the data), different for each epoch, and
+its iterator can be checkpointed; `.skip(k)` resumes mid-epoch. Files that cannot be
+decoded (empty, truncated, not an image, too large, corrupt) are skipped; the count
+of files skipped so far this epoch is the position difference before and after the
+skipping (no counter variable, so the iterator stays checkpointable).
+"""
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import tensorflow as tf
+
+from alexnet_tf import image_decoding, preprocessing
+from alexnet_tf.sources import SPLITS, DatasetInfo, SourceError, get_source
+from alexnet_tf.statistics import DatasetStatistics, compute_statistics
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Salts that separate the epoch's random streams (order vs. per-image augmentation).
+_ORDER_STREAM, _AUGMENT_STREAM = 1, 2
+
+__all__ = ["SPLITS", "DatasetInfo", "SourceError", "build_dataset", "dataset_info",
+           "dataset_statistics", "statistics_path", "resized_examples",
+           "compute_and_save_statistics"]
+
+
+def dataset_info(cfg) -> DatasetInfo:
+    """num_classes, class_names and num_examples[split] of `cfg.data.dataset`."""
+    return get_source(cfg).info
+
+
+def statistics_path(cfg, source=None) -> pathlib.Path | None:
+    if cfg.data.statistics_path:
+        return pathlib.Path(cfg.data.statistics_path).expanduser()
+    return (source or get_source(cfg)).default_statistics_path()
+
+
+def _decoder(kind, max_pixels):
+    """raw element -> (image uint8 [H, W, 3] (the central square for files), ok)."""
+    if kind == "image":
+        return lambda raw: (raw, tf.constant(True))
+    if kind == "path":
+        return lambda raw: image_decoding.decode_center_square(tf.io.read_file(raw), max_pixels)
+    return lambda raw: image_decoding.decode_center_square(raw, max_pixels)
+
+
+def resized_examples(cfg, split, *, source=None) -> tf.data.Dataset:
+    """(image uint8 [R, R, 3], label int32) of a split in its natural order, bad files skipped.
+
+    §2's images: shorter side -> R, central R x R crop. What the statistics pass and
+    the TFRecord writer read.
+    """
+    source = source or get_source(cfg)
+    source.check_split(split)
+    decode = _decoder(source.kind, cfg.data.max_image_pixels)
+    size = cfg.data.resize_size
+    dataset = source.elements(split).map(
+        lambda raw, label: (*decode(raw), label), num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.filter(lambda image, ok, label: ok).map(
+        lambda image, ok, label: (preprocessing.resize_and_center_crop(image, size), label),
+        num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.ignore_errors(log_warning=True)
+
+
+def compute_and_save_statistics(cfg, path=None, *, batch_size=256, progress=True):
+    """One pass over the training split: mean image + RGB eigen (§2, §4.1), saved as .npz."""
+    source = get_source(cfg)
+    path = pathlib.Path(path) if path else statistics_path(cfg, source)
+    total = source.info.num_examples["train"]
+    bar = None
+    if progress:
+        import keras
+        bar = keras.utils.Progbar(total, unit_name="image")
+    batches = (images.numpy() for images, _ in
+               resized_examples(cfg, "train", source=source).batch(batch_size).prefetch(2))
+    stats = compute_statistics(batches, cfg.data.resize_size,
+                               progress=(lambda n: bar.update(n)) if bar else None)
+    if path is not None:
+        stats.save(path)
+    return stats, path
+
+
+_IN_MEMORY_STATISTICS = {}
+
+
+def _in_memory_statistics(cfg):
+    key = (cfg.data.dataset, cfg.data.resize_size)
+    if key not in _IN_MEMORY_STATISTICS:
+        _IN_MEMORY_STATISTICS[key] = compute_and_save_statistics(cfg, path=None,
+                                                                 progress=False)[0]
+    return _IN_MEMORY_STATISTICS[key]
+
+
+def dataset_statistics(cfg, source=None) -> DatasetStatistics:
+    """The statistics the pipeline subtracts and perturbs with (§2, §4.1).
+
+    Read from `cfg.data.statistics_path` (default: beside the data); computed in
+    memory for the embedded digits; for `data.mean=channel` without a file, the
+    per-channel means `cfg.data.fallback_mean_rgb` and no colour noise.
+    """
+    source = source or get_source(cfg)
+    path = statistics_path(cfg, source)
+    if path is not None and path.is_file():
+        stats = DatasetStatistics.load(path)
+        if stats.size != cfg.data.resize_size:
+            raise SourceError(f"{path} holds statistics of {stats.size}x{stats.size} images, "
+                              f"but data.resize_size is {cfg.data.resize_size}: recompute them")
+        return stats
+    if source.kind == "image":
+        return _in_memory_statistics(cfg)
+    if cfg.data.mean == "channel":
+        logging.warning("no dataset statistics at %s: subtracting data.fallback_mean_rgb=%s "
+                        "and adding no PCA colour noise", path, cfg.data.fallback_mean_rgb)
+        return DatasetStatistics.per_channel(cfg.data.fallback_mean_rgb,
+                                             size=cfg.data.resize_size)
+    raise SourceError(
+        f"no dataset statistics at {path}: the mean image (§2) is computed from the training "
+        f"set first: `python -m tools.compute_statistics --dataset={cfg.data.dataset} "
+        f"--data_dir={cfg.data.data_dir or '...'}` (or set data.mean=channel)")
+
+
+def _seed(base, stream):
+    return tf.random.experimental.stateless_fold_in(base, stream)
+
+
+def build_dataset(cfg, split, *, training, seed=0, epoch=0, batch_size=None, ten_crop=False,
+                  shard=None, report_skipped=False, statistics=None) -> tf.data.Dataset:
+    """Batches (images float32 [B, S, S, 3] or [B, 10, S, S, 3], labels int32 [B]).
+
+    training: shuffled order, random crops/flips/PCA colour noise from (seed, epoch),
+        drop_remainder; otherwise the split in order, centre patch (or the ten
+        patches with `ten_crop`), every example.
+    shard: (num_workers, index): this worker's disjoint share of every epoch.
+    report_skipped: adds an int64 scalar: files skipped so far this epoch, up to the
+        batch's last example.
+    statistics: a DatasetStatistics to use instead of `dataset_statistics(cfg)`.
+    """
+    source = get_source(cfg)
+    source.check_split(split)
+    if training and ten_crop:
+        raise ValueError("ten_crop is an evaluation view; use it with training=False")
+    stats = statistics if statistics is not None else dataset_statistics(cfg, source)
+    batch_size = batch_size or cfg.train.batch_size
+    workers, index = shard if shard is not None else (1, 0)
+    epoch_seed = tf.constant([seed, epoch], tf.int64)
+    augment_seed = _seed(epoch_seed, _AUGMENT_STREAM)
+    order_seed = _seed(epoch_seed, _ORDER_STREAM) if training else None
+
+    decode = _decoder(source.kind, cfg.data.max_image_pixels)
+
+    def decode_element(position, element):
+        raw, label = element
+        image, ok = decode(raw)
+        return position, image, tf.cast(label, tf.int32), ok
+
+    def preprocess(position, image, label, ok):
+        if training:
+            # The epoch-wide position names the example's draw, whatever the sharding.
+            element_seed = _seed(augment_seed, position * workers + index)
+            image = preprocessing.train_preprocess(image, cfg, stats, element_seed)
+        elif ten_crop:
+            image = preprocessing.ten_crop_preprocess(image, cfg, stats)
+        else:
+            image = preprocessing.eval_preprocess(image, cfg, stats)
+        return position, image, label
+
+    dataset = source.elements(split, order_seed=order_seed, shard=shard).enumerate()
+    dataset = dataset.map(decode_element, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if source.kind != "image":    # in-memory arrays cannot be bad: keep the known length
+        dataset = dataset.filter(lambda position, image, label, ok: ok)
+    dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if source.kind != "image":
+        # A file that passed the header checks but fails inside the decoder is dropped here.
+        dataset = dataset.ignore_errors(log_warning=True)
+    dataset = dataset.enumerate().map(
+        lambda kept, element: (element[1], element[2], element[0] - kept))
+    dataset = dataset.batch(batch_size, drop_remainder=training,
+                            num_parallel_calls=AUTOTUNE, deterministic=True)
+    if report_skipped:
+        dataset = dataset.map(lambda images, labels, skipped:
+                              (images, labels, tf.reduce_max(skipped)))
+    else:
+        dataset = dataset.map(lambda images, labels, skipped: (images, labels))
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(AUTOTUNE)

@@ -1,0 +1,41 @@
+"""What every source provides."""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import tensorflow as tf
+
+
+class SourceError(ValueError):
+    """A missing or malformed dataset: the message says what was expected and where."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    class_names: tuple
+    num_examples: dict   # split name -> number of examples (files, for folders)
+
+
+class Source:
+    """Lists a split's elements; subclasses set `info`, `kind` and implement `elements`."""
+    # "encoded": raw is an image file's bytes; "path": the file's path (read while
+    # decoding, so a file that vanished is skipped like a corrupt one); "image":
+    # an already decoded uint8 [H, W, 3].
+    kind = "encoded"
+    info: DatasetInfo
+
+    def elements(self, split: str, *, order_seed=None, shard=None) -> tf.data.Dataset:
+        """(raw, label int32) of `split`, shuffled by `order_seed` ([2] ints) if given."""
+        raise NotImplementedError
+
+    def default_statistics_path(self) -> pathlib.Path | None:
+        """Where `tools/compute_statistics.py` writes this data's statistics."""
+        return None
+
+    def check_split(self, split):
+        if split not in self.info.num_examples:
+            raise SourceError(f"unknown split {split!r} for {self.info.name}; "
+                              f"use one of {sorted(self.info.num_examples)}")

@@ -1,0 +1,217 @@
+"""The input pipeline end to end: digits and image-folder sources, order, randomness, skipping."""
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from alexnet_tf import config, input_pipeline, preprocessing
+from alexnet_tf.sources import SourceError, ordering
+
+DIGITS = config.get_config("digits")
+R, S = 16, 12          # small folder images: resize 16, crop 12 (5 x 5 positions)
+
+
+def folder_config(root, *extra):
+    return config.override(DIGITS, ["data.dataset=folder", f"data.data_dir={root}",
+                                    f"data.resize_size={R}", f"model.image_size={S}",
+                                    "data.mean=image", *extra])
+
+
+def _save(path, image, fmt, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _solid(index):
+    """A colour unique to file `index` (survives crops and flips)."""
+    return (index * 37 % 256, index * 11 % 256, 255 - index * 5 % 256)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """train: 3 classes x 6 solid-colour PNGs; val: odd files + bad files per class."""
+    root = tmp_path_factory.mktemp("folder")
+    colours = {}
+    for c, name in enumerate(["cat", "dog", "eel"]):
+        for k in range(6):
+            index = c * 6 + k
+            colours[index] = _solid(index)
+            _save(root / "train" / name / f"img_{k}.png",
+                  Image.new("RGB", (R + 4 * k, R), colours[index]), "PNG")
+    rng = np.random.default_rng(0)
+    odd = {}
+    pixels = rng.integers(0, 256, (R, R + 6, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    odd["b_png_named.JPEG"] = pixels
+    _save(root / "val" / "cat" / "b_png_named.JPEG", image, "PNG")
+    _save(root / "val" / "cat" / "c_cmyk.jpg", image.convert("CMYK"), "JPEG")
+    _save(root / "val" / "cat" / "d_gray.jpg", image.convert("L"), "JPEG")
+    _save(root / "val" / "dog" / "e_rgba.png", image.convert("RGBA"), "PNG")
+    odd["e_rgba.png"] = pixels
+    _save(root / "val" / "dog" / "f_progressive.jpg", image, "JPEG", progressive=True)
+    good = _save(root / "val" / "eel" / "g_good.jpg", image, "JPEG")
+    (root / "val" / "cat" / "a_empty.jpg").write_bytes(b"")
+    (root / "val" / "cat" / "a_text.jpg").write_bytes(b"hello, not an image\n" * 20)
+    (root / "val" / "dog" / "a_truncated.jpg").write_bytes(good[: len(good) // 2])
+    bomb = bytearray(_save(root / "val" / "dog" / "a_bomb.png", Image.new("RGB", (1, 1)), "PNG"))
+    bomb[16:24] = (30000).to_bytes(4, "big") * 2
+    (root / "val" / "dog" / "a_bomb.png").write_bytes(bytes(bomb))
+    (root / "val" / "eel" / "notes.txt").write_text("not listed: not an image extension")
+    return root, colours, odd
+
+
+def test_digits_source_is_sklearn_digits_with_a_fixed_split():
+    from sklearn.datasets import load_digits
+    info = input_pipeline.dataset_info(DIGITS)
+    assert info.num_classes == 10 and info.num_examples == {"train": 1437, "validation": 360}
+    digits = load_digits()
+    expected = np.sort(np.rint(digits.images.reshape(-1, 64) * 255 / 16), axis=0)
+    from alexnet_tf.sources import digits as digits_source
+    split = digits_source.load_split()
+    images = np.concatenate([split["train"][0], split["validation"][0]])[..., 0].reshape(-1, 64)
+    np.testing.assert_array_equal(np.sort(images, axis=0), expected)
+    assert np.all(split["train"][0][..., 0] == split["train"][0][..., 2])
+    # Stratified: every class in validation, 36 each (+-1).
+    counts = np.bincount(split["validation"][1], minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37
+
+
+def test_digits_batches_have_the_right_shape_and_dtype():
+    train = input_pipeline.build_dataset(DIGITS, "train", training=True, seed=0, epoch=0)
+    images, labels = next(iter(train))
+    assert images.shape == (32, 67, 67, 3) and images.dtype == tf.float32
+    assert labels.shape == (32,) and labels.dtype == tf.int32
+    assert len(train) == 1437 // 32
+    val = input_pipeline.build_dataset(DIGITS, "validation", training=False, batch_size=100,
+                                       ten_crop=True)
+    assert int(val.cardinality()) == 4
+    last_images, last_labels = next(iter(val.skip(3)))
+    assert last_images.shape == (60, 10, 67, 67, 3) and last_labels.shape == (60,)
+
+
+def test_epochs_are_reproducible_and_differ():
+    def first(seed, epoch):
+        dataset = input_pipeline.build_dataset(DIGITS, "train", training=True, seed=seed,
+                                               epoch=epoch, batch_size=16)
+        return [tuple(t.numpy() for t in batch) for batch in dataset.take(2)]
+
+    a, b, c = first(0, 0), first(0, 0), first(0, 1)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(a[0][1], c[0][1])
+    assert not np.array_equal(a[0][1], first(1, 0)[0][1])
+
+
+def test_iterator_checkpoint_and_skip_resume_exactly(tmp_path):
+    def make():
+        return input_pipeline.build_dataset(DIGITS, "train", training=True, seed=5, epoch=2,
+                                            batch_size=64).take(7)
+    full = [x.numpy() for x, _ in make()]
+    iterator = iter(make())
+    next(iterator), next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).write(str(tmp_path / "it"))
+    restored = iter(make())
+    tf.train.Checkpoint(iterator=restored).read(path).assert_consumed()
+    for expected, (got, _) in zip(full[2:], restored):
+        np.testing.assert_array_equal(got.numpy(), expected)
+    skipped = [x.numpy() for x, _ in make().skip(5)]
+    assert len(skipped) == len(full) - 5
+    np.testing.assert_array_equal(skipped[0], full[5])
+
+
+def test_permuted_indices_cover_everything_once_and_shard_disjointly():
+    seed = tf.constant([3, 4], tf.int64)
+    whole = [int(i) for i in ordering.permuted_indices(103, seed)]
+    assert sorted(whole) == list(range(103)) and whole != list(range(103))
+    shares = [[int(i) for i in ordering.permuted_indices(103, seed, shard=(3, k))]
+              for k in range(3)]
+    assert sorted(sum(shares, [])) == list(range(103))
+    assert shares[1] == whole[1::3]
+    with pytest.raises(ValueError, match="shard index 3"):
+        ordering.permuted_indices(10, seed, shard=(3, 3))
+
+
+def test_block_shuffle_permutes_within_windows():
+    seed = tf.constant([1, 1], tf.int64)
+    out = [int(x) for x in ordering.block_shuffle(tf.data.Dataset.range(25), 10, seed)]
+    assert sorted(out[:10]) == list(range(10)) and sorted(out[20:]) == list(range(20, 25))
+    assert out[:10] != list(range(10))
+
+
+def test_folder_training_epoch_sees_every_file_once_across_shards(folder):
+    root, colours, _ = folder
+    cfg = folder_config(root, "data.pca_stddev=0.0")
+    from alexnet_tf.statistics import DatasetStatistics
+    stats = DatasetStatistics.per_channel([0, 0, 0], size=R)
+    seen = []
+    for k in range(2):
+        dataset = input_pipeline.build_dataset(cfg, "train", training=True, seed=1, epoch=0,
+                                               batch_size=1, shard=(2, k), statistics=stats)
+        for images, labels in dataset:
+            pixel = np.rint(images.numpy()[0, 0, 0] / cfg.data.input_scale).astype(int)
+            np.testing.assert_allclose(images.numpy()[0] / cfg.data.input_scale, np.broadcast_to(
+                pixel, (S, S, 3)), atol=1e-3)   # a solid colour stays solid
+            seen.append((tuple(pixel), int(labels[0])))
+    expected = sorted((colours[i], i // 6) for i in range(18))
+    assert sorted(seen) == expected
+
+
+def test_folder_with_odd_files_yields_valid_examples_and_counts_the_skipped(folder):
+    root, _, odd = folder
+    cfg = folder_config(root, "data.mean=channel")
+    info = input_pipeline.dataset_info(cfg)
+    assert info.class_names == ("cat", "dog", "eel")
+    assert info.num_examples == {"train": 18, "validation": 10}
+    from alexnet_tf.statistics import DatasetStatistics
+    stats = DatasetStatistics.per_channel([10, 20, 30], size=R)
+    dataset = input_pipeline.build_dataset(cfg, "validation", training=False, batch_size=2,
+                                           report_skipped=True, statistics=stats)
+    batches = list(dataset)
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert images.shape == (6, S, S, 3) and np.all(np.isfinite(images))
+    assert labels.tolist() == [0, 0, 0, 1, 1, 2]
+    # Skipped so far, at each batch's last example: 2 bad cat files, then 2 bad dog files.
+    assert [int(b[2]) for b in batches] == [2, 4, 4]
+    # The PNG named .JPEG and the RGBA PNG are exactly the eval preprocessing of their pixels.
+    np.testing.assert_array_equal(images[0], preprocessing.eval_preprocess(
+        odd["b_png_named.JPEG"], cfg, stats).numpy())
+    np.testing.assert_array_equal(images[3], preprocessing.eval_preprocess(
+        odd["e_rgba.png"], cfg, stats).numpy())
+
+
+def test_folder_statistics_equal_numpy(folder, tmp_path):
+    root, colours, _ = folder
+    cfg = folder_config(root)
+    stats, path = input_pipeline.compute_and_save_statistics(
+        cfg, tmp_path / "stats.npz", batch_size=5, progress=False)
+    # Solid images: the resized central square is the colour itself.
+    pixels = np.array([colours[i] for i in range(18)], np.float64)
+    np.testing.assert_allclose(stats.mean_image, np.broadcast_to(pixels.mean(0), (R, R, 3)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(stats.covariance, np.cov(pixels, rowvar=False, bias=True),
+                               rtol=1e-4, atol=1e-3)
+    loaded = input_pipeline.dataset_statistics(
+        config.override(cfg, [f"data.statistics_path={path}"]))
+    np.testing.assert_array_equal(loaded.mean_image, stats.mean_image)
+
+
+def test_missing_sources_and_statistics_are_clear_errors(tmp_path, folder):
+    with pytest.raises(SourceError, match="does not exist; expected <root>/train/<class>"):
+        input_pipeline.dataset_info(folder_config(tmp_path / "nowhere"))
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(SourceError, match="no val/ directory"):
+        input_pipeline.dataset_info(folder_config(tmp_path))
+    with pytest.raises(SourceError, match="data.data_dir"):
+        input_pipeline.dataset_info(config.override(DIGITS, ["data.dataset=folder"]))
+    root = folder[0]
+    with pytest.raises(SourceError, match="tools.compute_statistics"):
+        input_pipeline.build_dataset(folder_config(root), "train", training=True)
+    with pytest.raises(SourceError, match="unknown split"):
+        input_pipeline.build_dataset(DIGITS, "test", training=False)

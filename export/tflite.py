@@ -60,10 +60,19 @@ def convert(model: keras.Model, kind: str, representative_images=None) -> bytes:
     try:
         flatbuffer = converter.convert()
     except Exception as e:        # the converter raises its own ConverterError types
-        raise UnsupportedOpsError(f"{kind}: conversion with built-in ops only failed: "
-                                  f"{str(e).strip().splitlines()[-1]}") from e
+        raise UnsupportedOpsError(f"{kind}: conversion with TFLite built-in ops only failed: "
+                                  f"{_converter_reason(str(e))}") from e
     check_builtin_ops(flatbuffer)
     return flatbuffer
+
+
+def _converter_reason(text: str) -> str:
+    """The converter's words naming the offending ops, not its MLIR dump."""
+    import re
+    keep = re.findall(r"'tf\.\w+' op is neither a custom op nor a flex op", text)
+    keep += [line.strip() for line in text.splitlines()
+             if line.startswith(("Custom ops:", "Flex ops:"))]
+    return "; ".join(dict.fromkeys(keep)) or text.strip().splitlines()[0]
 
 
 def operators(flatbuffer: bytes) -> list:
@@ -108,9 +117,10 @@ def float_ops(flatbuffer: bytes) -> list:
 
 def run_tflite(flatbuffer: bytes, images, batch_size=32) -> np.ndarray:
     """Probabilities from ai-edge-litert's interpreter (default op resolver)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     images = np.asarray(images, np.float32)
-    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter = Interpreter(model_content=flatbuffer,
+                              experimental_op_resolver_type=OpResolverType.AUTO)
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]
     outputs, allocated = [], None
@@ -152,10 +162,11 @@ def parity(model: keras.Model, flatbuffer: bytes, kind: str, images) -> Parity:
                   float_ops=float_ops(flatbuffer) if kind == "full_int8" else [])
 
 
-def pipeline_images(cfg, split: str, count: int) -> np.ndarray:
+def pipeline_images(cfg, split: str, count: int, statistics=None) -> np.ndarray:
     """`count` evaluation-preprocessed images of `split` from the input pipeline."""
     from alexnet_tf import input_pipeline
-    dataset = input_pipeline.build_dataset(cfg, split, training=False, batch_size=64)
+    dataset = input_pipeline.build_dataset(cfg, split, training=False, batch_size=64,
+                                           statistics=statistics)
     images = []
     for batch, *_ in dataset:
         images.append(batch.numpy())
@@ -204,8 +215,10 @@ def main(argv):
     FLAGS = flags.FLAGS
     trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.config,
                                  statistics=FLAGS.statistics, require_statistics=False)
-    calibration = pipeline_images(trained.cfg, "train", FLAGS.calibration_images)
-    verification = pipeline_images(trained.cfg, "validation", FLAGS.verification_images)
+    calibration = pipeline_images(trained.cfg, "train", FLAGS.calibration_images,
+                                  trained.stats)
+    verification = pipeline_images(trained.cfg, "validation", FLAGS.verification_images,
+                                   trained.stats)
     export_tflite(trained.model, FLAGS.output, calibration_images=calibration,
                   verification_images=verification, kinds=FLAGS.kinds)
     print(f"wrote {FLAGS.output}/tflite_report.json")

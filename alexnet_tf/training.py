@@ -106,7 +106,6 @@ class Trainer:
         self.cfg, self.options = cfg, options
         if options.deterministic:
             tf.config.experimental.enable_op_determinism()
-        keras.mixed_precision.set_dtype_policy(options.precision)
         self.distribution = distribution or make_distribution(options.strategy)
         self.paths = prepare_workdir(workdir, cfg, self.distribution.is_chief)
         self.data = data or (SyntheticData(cfg) if options.synthetic_data else PipelineData(cfg))
@@ -131,7 +130,13 @@ class Trainer:
         with strategy.scope():
             devices = self.distribution.tower_devices
             pairs = self.distribution.replica_tower_devices
-            self.model = build_alexnet(cfg.model, devices=devices or (pairs[0] if pairs else None))
+            previous_policy = keras.mixed_precision.dtype_policy()
+            keras.mixed_precision.set_dtype_policy(self.options.precision)  # read by the layers
+            try:
+                self.model = build_alexnet(cfg.model,
+                                           devices=devices or (pairs[0] if pairs else None))
+            finally:
+                keras.mixed_precision.set_dtype_policy(previous_policy)
             optimizer = PaperSGD.from_train_config(cfg.train)
             if self.options.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -1,0 +1,170 @@
+"""The training library: learning, the NaN guard, crash-safe checkpoints, work dirs, loading."""
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alexnet_tf import checkpointing, config
+from alexnet_tf.training import (NonFiniteLossError, RunOptions, WorkDirError,
+                                 train_and_evaluate)
+from alexnet_tf.training_logs import weights_fingerprint
+
+
+class RandomImages:
+    """64 fixed random training images and 16 validation images (in memory)."""
+    num_classes, class_names = 10, [str(i) for i in range(10)]
+    train_examples, validation_examples = 64, 16
+
+    def __init__(self, size=67):
+        rng = np.random.RandomState(0)
+        self.x = rng.uniform(-1, 1, (80, size, size, 3)).astype("float32")
+        self.y = rng.randint(0, 10, 80).astype("int32")
+
+    def train(self, *, seed, epoch, batch_size, shard=None):
+        data = tf.data.Dataset.from_tensor_slices((self.x[:64], self.y[:64]))
+        return data.shuffle(64, seed=seed * 1000 + epoch).batch(batch_size, drop_remainder=True)
+
+    def validation(self, *, batch_size, ten_crop=False):
+        return tf.data.Dataset.from_tensor_slices((self.x[64:], self.y[64:])).batch(batch_size)
+
+    def statistics(self):
+        return None
+
+
+def _tiny(*overrides):
+    return config.override(config.get_config("tiny"), ["train.batch_size=16", *overrides])
+
+
+def _quiet(**kwargs):
+    return RunOptions(strategy="single", progress=False, **kwargs)
+
+
+def test_nan_loss_stops_before_saving_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = _tiny("train.epochs=3")
+    options = _quiet(nan_at_step=9, checkpoint_every_steps=4, steps_per_call=2)
+    with pytest.raises(NonFiniteLossError, match="NaN or infinite between steps 9 and 10"):
+        train_and_evaluate(cfg, tmp_path, options, data=RandomImages(), log=lambda *a: None)
+    saver = checkpointing.CheckpointSaver(tmp_path / "checkpoints")
+    assert os.path.basename(saver.listed()[0]) == "ckpt-8"  # epoch 2 ended at step 8
+    model = checkpointing.load_model(tmp_path)
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.variables)
+    assert not (tmp_path / "model.keras").exists()
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 2
+
+
+def test_a_save_interrupted_before_its_pointer_update_leaves_the_previous_checkpoint(
+        tmp_path, monkeypatch):
+    value = tf.Variable(0.0)
+    saver = checkpointing.CheckpointSaver(tmp_path, keep=2, value=value)
+    for step in (1, 2):
+        value.assign(float(step))
+        saver.save(step)
+    value.assign(3.0)
+
+    def crash(*args):
+        raise KeyboardInterrupt("killed while saving")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        saver.save(3)  # the data files of ckpt-3 are written, latest.json is not updated
+    monkeypatch.undo()
+    assert (tmp_path / "ckpt-3.index").exists()
+    value.assign(-1.0)
+    assert saver.restore_latest().endswith("ckpt-2") and value.numpy() == 2.0
+
+
+def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    value = tf.Variable(0.0)
+    saver = checkpointing.CheckpointSaver(tmp_path, keep=3, value=value)
+    for step in (1, 2):
+        value.assign(float(step))
+        saver.save(step)
+    (tmp_path / "ckpt-2.index").write_bytes(b"truncated")
+    assert saver.restore_latest().endswith("ckpt-1") and value.numpy() == 1.0
+    assert len(saver.listed()) == 2 and not (tmp_path / "ckpt-0.index").exists()
+
+
+def test_old_checkpoints_are_pruned_to_keep(tmp_path):
+    saver = checkpointing.CheckpointSaver(tmp_path, keep=2, value=tf.Variable(1.0))
+    for step in (1, 2, 3):
+        saver.save(step)
+    assert [os.path.basename(p) for p in saver.listed()] == ["ckpt-3", "ckpt-2"]
+    assert not list(tmp_path.glob("ckpt-1.*"))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    cfg = _tiny("train.epochs=2")
+    summary = train_and_evaluate(cfg, workdir, _quiet(), data=RandomImages(),
+                                 log=lambda *a: None)
+    return workdir, cfg, summary
+
+
+def test_a_run_writes_the_work_directory(finished_run):
+    workdir, cfg, summary = finished_run
+    assert summary["status"] == "completed" and summary["global_step"] == 8
+    history = json.loads((workdir / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    for key in ("train_loss", "train_top1_error", "train_top5_error", "validation_loss",
+                "validation_top1_error", "validation_top5_error", "learning_rate",
+                "images_per_second"):
+        assert all(math.isfinite(row[key]) for row in history), key
+    assert checkpointing.load_config(workdir) == cfg
+    assert (workdir / "class_names.txt").read_text().split() == [str(i) for i in range(10)]
+    events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    tags = set()
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        tags.update(value.tag for value in event.summary.value)
+    assert {"train/loss", "validation/top1_error", "validation/top5_error", "learning_rate",
+            "images_per_second", "conv1_kernels"} <= tags
+
+
+def test_load_model_from_workdir_keras_file_and_prefix_gives_the_trained_weights(finished_run):
+    workdir, cfg, summary = finished_run
+    from_dir = checkpointing.load_model(workdir)
+    from_file = checkpointing.load_model(workdir / "model.keras")
+    from_prefix = checkpointing.load_model(workdir / "checkpoints" / "ckpt-8")
+    for model in (from_dir, from_file, from_prefix):
+        assert weights_fingerprint(model) == summary["weights_sha256"]
+    x = np.random.RandomState(1).uniform(-1, 1, (2, 67, 67, 3)).astype("float32")
+    np.testing.assert_array_equal(from_file(x).numpy(), from_dir(x).numpy())
+    with pytest.raises(checkpointing.CheckpointError, match="not a .keras file"):
+        checkpointing.load_model(workdir / "nothing-here")
+
+
+def test_a_work_dir_holding_another_config_is_refused(finished_run):
+    workdir, cfg, _ = finished_run
+    with pytest.raises(WorkDirError, match="different configuration"):
+        train_and_evaluate(_tiny("train.epochs=3"), workdir, _quiet(), data=RandomImages())
+
+
+def test_an_unwritable_work_dir_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(WorkDirError, match="cannot write to work directory"):
+        train_and_evaluate(_tiny(), blocker / "run", _quiet(), data=RandomImages())
+
+
+def test_config_round_trips_through_its_json(tmp_path):
+    for name in ("paper", "digits", "tiny"):
+        cfg = config.get_config(name)
+        checkpointing.save_config(cfg, tmp_path)
+        assert checkpointing.load_config(tmp_path) == cfg
+
+
+@pytest.mark.parametrize("precision,xla", [("mixed_float16", False), ("mixed_bfloat16", False),
+                                           ("float32", True)])
+def test_mixed_precision_and_xla_train(tmp_path, precision, xla):
+    cfg = _tiny("train.epochs=1")
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(precision=precision, xla=xla),
+                                 data=RandomImages(), log=lambda *a: None)
+    row = summary["history"][-1]
+    assert summary["status"] == "completed" and math.isfinite(row["train_loss"])
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # nothing leaks
+    model = checkpointing.load_model(tmp_path / "model.keras")
+    assert model.get_layer("conv1").kernel.dtype == "float32"

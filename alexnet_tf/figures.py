@@ -1,0 +1,77 @@
+"""Matplotlib plumbing shared by the figure tools: exact pixel sizes, safe saving.
+
+Every figure is drawn on the Agg backend (no display needed) at `DPI` dots per inch and
+saved without `bbox_inches="tight"`, so a figure built as `new_figure(width_px, height_px)`
+becomes a PNG of exactly that many pixels: the tests and the README can state the size.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 100
+FONT_SIZE = 9
+
+
+def new_figure(width_px: int, height_px: int):
+    """A blank figure that saves as width_px x height_px pixels."""
+    fig = plt.figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    fig.patch.set_facecolor("white")
+    return fig
+
+
+def save_png(fig, path) -> pathlib.Path:
+    """Writes the figure as a PNG (via a temporary file, so a crash never leaves half a
+    file) and closes it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
+        fig.savefig(tmp.name, dpi=DPI, format="png", facecolor=fig.get_facecolor())
+    os.replace(tmp.name, path)
+    plt.close(fig)
+    return path
+
+
+def save_image(image: np.ndarray, path) -> pathlib.Path:
+    """Writes a uint8 (H, W, 3) array as a PNG of exactly that size."""
+    from PIL import Image
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp.name, format="PNG")
+    os.replace(tmp.name, path)
+    return path
+
+
+def show_image(ax, image, title: str | None = None, colour: str = "black", **imshow_kwargs):
+    """An image panel without ticks, optionally titled."""
+    ax.imshow(image, **imshow_kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=FONT_SIZE, color=colour)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text`, cut to `width` characters with an ellipsis."""
+    text = str(text)
+    return text if len(text) <= width else text[:max(1, width - 1)] + "\u2026"
+
+
+def to_display(image) -> np.ndarray:
+    """Any (H, W, 3) or (H, W) image as uint8 RGB for imshow."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.dtype != np.uint8:
+        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return image

@@ -18,7 +18,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
                           "prefix; repeat for an ensemble (softmax averaged).")
@@ -67,6 +67,7 @@ def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, pr
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)
     from alexnet_tf import evaluation
     from alexnet_tf.checkpointing import CheckpointError
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]

@@ -44,8 +44,7 @@ def evaluate_models(models, dataset_fn, *, modes=MODES, max_images=None, log=Non
     if len(shapes) > 1 or len(classes) > 1:
         raise ValueError(f"an ensemble needs models of one input shape and class count; got "
                          f"inputs {sorted(shapes)} and {sorted(classes)} classes")
-    step = tf.function(lambda images: averaged_probabilities(models, images),
-                       reduce_retracing=True)
+    step = tf.function(lambda images: averaged_probabilities(models, images))
     results = {}
     for mode in modes:
         if mode not in MODES:

@@ -18,7 +18,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 PRESET_DEFAULT = "digits"
 
@@ -111,6 +111,7 @@ def build_config():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress bar
     from alexnet_tf import distribute
     from alexnet_tf.checkpointing import CheckpointError
     from alexnet_tf import training

@@ -87,7 +87,7 @@ class EvalStep:
 
     def __init__(self, model):
         self.model = model
-        self.run = tf.function(self._run, reduce_retracing=True)
+        self.run = tf.function(self._run)  # two traces: full and last batch
 
     def _run(self, images, labels):
         if images.shape.rank == 5:

@@ -52,22 +52,30 @@ def _decoder(kind, max_pixels):
     return lambda raw: image_decoding.decode_center_square(raw, max_pixels)
 
 
-def resized_examples(cfg, split, *, source=None) -> tf.data.Dataset:
-    """(image uint8 [R, R, 3], label int32) of a split in its natural order, bad files skipped.
+def resized_examples(cfg, split, *, source=None, order_seed=None, start=0,
+                     with_positions=False) -> tf.data.Dataset:
+    """(image uint8 [R, R, 3], label int32) of a split, bad files skipped.
 
     §2's images: shorter side -> R, central R x R crop. What the statistics pass and
-    the TFRecord writer read.
+    the TFRecord writer read: the split in its natural order (or shuffled by
+    `order_seed`) from element `start`; `with_positions` prepends each example's
+    position counted from `start` (gaps are skipped files).
     """
     source = source or get_source(cfg)
     source.check_split(split)
     decode = _decoder(source.kind, cfg.data.max_image_pixels)
     size = cfg.data.resize_size
-    dataset = source.elements(split).map(
-        lambda raw, label: (*decode(raw), label), num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.filter(lambda image, ok, label: ok).map(
-        lambda image, ok, label: (preprocessing.resize_and_center_crop(image, size), label),
+    elements = source.elements(split, order_seed=order_seed).skip(start).enumerate()
+    dataset = elements.map(lambda position, element: (position, *decode(element[0]), element[1]),
+                           num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.filter(lambda position, image, ok, label: ok).map(
+        lambda position, image, ok, label: (
+            position, preprocessing.resize_and_center_crop(image, size), label),
         num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.ignore_errors(log_warning=True)
+    dataset = dataset.ignore_errors(log_warning=True)
+    if with_positions:
+        return dataset
+    return dataset.map(lambda position, image, label: (image, label))
 
 
 def compute_and_save_statistics(cfg, path=None, *, batch_size=256, progress=True):

@@ -1,13 +1,12 @@
 """The input pipeline end to end: digits and image-folder sources, order, randomness, skipping."""
-import io
-
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from alexnet_tf import config, input_pipeline, preprocessing
 from alexnet_tf.sources import SourceError, ordering
+
+import pipeline_data
 
 DIGITS = config.get_config("digits")
 R, S = 16, 12          # small folder images: resize 16, crop 12 (5 x 5 positions)
@@ -19,50 +18,9 @@ def folder_config(root, *extra):
                                     "data.mean=image", *extra])
 
 
-def _save(path, image, fmt, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    path.write_bytes(buffer.getvalue())
-    return buffer.getvalue()
-
-
-def _solid(index):
-    """A colour unique to file `index` (survives crops and flips)."""
-    return (index * 37 % 256, index * 11 % 256, 255 - index * 5 % 256)
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """train: 3 classes x 6 solid-colour PNGs; val: odd files + bad files per class."""
-    root = tmp_path_factory.mktemp("folder")
-    colours = {}
-    for c, name in enumerate(["cat", "dog", "eel"]):
-        for k in range(6):
-            index = c * 6 + k
-            colours[index] = _solid(index)
-            _save(root / "train" / name / f"img_{k}.png",
-                  Image.new("RGB", (R + 4 * k, R), colours[index]), "PNG")
-    rng = np.random.default_rng(0)
-    odd = {}
-    pixels = rng.integers(0, 256, (R, R + 6, 3), dtype=np.uint8)
-    image = Image.fromarray(pixels)
-    odd["b_png_named.JPEG"] = pixels
-    _save(root / "val" / "cat" / "b_png_named.JPEG", image, "PNG")
-    _save(root / "val" / "cat" / "c_cmyk.jpg", image.convert("CMYK"), "JPEG")
-    _save(root / "val" / "cat" / "d_gray.jpg", image.convert("L"), "JPEG")
-    _save(root / "val" / "dog" / "e_rgba.png", image.convert("RGBA"), "PNG")
-    odd["e_rgba.png"] = pixels
-    _save(root / "val" / "dog" / "f_progressive.jpg", image, "JPEG", progressive=True)
-    good = _save(root / "val" / "eel" / "g_good.jpg", image, "JPEG")
-    (root / "val" / "cat" / "a_empty.jpg").write_bytes(b"")
-    (root / "val" / "cat" / "a_text.jpg").write_bytes(b"hello, not an image\n" * 20)
-    (root / "val" / "dog" / "a_truncated.jpg").write_bytes(good[: len(good) // 2])
-    bomb = bytearray(_save(root / "val" / "dog" / "a_bomb.png", Image.new("RGB", (1, 1)), "PNG"))
-    bomb[16:24] = (30000).to_bytes(4, "big") * 2
-    (root / "val" / "dog" / "a_bomb.png").write_bytes(bytes(bomb))
-    (root / "val" / "eel" / "notes.txt").write_text("not listed: not an image extension")
-    return root, colours, odd
+    return pipeline_data.make_image_folder(tmp_path_factory.mktemp("folder"), R)
 
 
 def test_digits_source_is_sklearn_digits_with_a_fixed_split():

@@ -19,7 +19,10 @@ Two things in tf-keras-vis 0.8.7 do not fit this package under Keras 3 / TF 2.21
   Passing the layer by name with `seek_penultimate_conv_layer=False` skips that check.
 - Model modifiers (`ExtractIntermediateLayer`, `ReplaceToLinear`) clone the model with
   `tf.keras.models.clone_model`; sub-models are built here directly instead (no clone).
-Saliency and activation maximisation themselves work unchanged.
+Saliency, Grad-CAM(++) and activation maximisation otherwise run unchanged; each call
+makes Keras 3 warn "The structure of `inputs` doesn't match the expected structure"
+(tf-keras-vis passes a one-element list to a one-input model), which is silenced here.
+Activation maximisation's defaults needed retuning (see `activation_maximization`).
 """
 from __future__ import annotations
 
@@ -75,10 +78,23 @@ def _unit_score(units):
     return score
 
 
+def _greyscale_modifier():
+    from tf_keras_vis.activation_maximization.input_modifiers import InputModifier
+
+    class Greyscale(InputModifier):
+        """Sets every channel to the pixel's mean over channels."""
+
+        def __call__(self, seed_input):
+            return keras.ops.repeat(keras.ops.mean(seed_input, axis=-1, keepdims=True), 3,
+                                    axis=-1)
+    return Greyscale()
+
+
 def activation_maximization(model: keras.Model, preprocessing: AffinePreprocessing,
                             layer_name: str, units, *, steps: int = 300, seed: int = 0,
                             learning_rate: float = 0.02, total_variation: float = 3.0,
-                            norm: float = 1.0, jitter: int | None = None) -> np.ndarray:
+                            norm: float = 1.0, jitter: int | None = None,
+                            grey: bool = False) -> np.ndarray:
     """Images (uint8 [len(units), S, S, 3]) that maximise each unit of `layer_name`:
     the mean activation of a conv filter, or a class logit of fc8.
 
@@ -86,9 +102,11 @@ def activation_maximization(model: keras.Model, preprocessing: AffinePreprocessi
     from the mean image plus a little noise; the L1 norm there pulls towards the mean
     image, total variation towards smooth images. Upstream's defaults (RMSprop(1.0),
     TV 1, L1 0.3, rotation) are tuned for VGG16 on 0-255 inputs (maintainer's note,
-    keisen/tf-keras-vis#34) and here left the image at its start; Adam with a step of
-    `learning_rate` times the input range, TV 3 and L1 1 were picked by looking at the
-    digits model's class images (90% of them classified as their class).
+    keisen/tf-keras-vis#34): on the digits model's [-1, 1] inputs their unit steps drive
+    every pixel to black or white. Adam with a step of `learning_rate` times the input
+    range, TV 3 and L1 1 were picked by looking at the digits model's images.
+    `grey=True` keeps the three channels equal: a model trained on grey scans never
+    learnt what colour does, and in colour shows colour noise.
     """
     from tf_keras_vis.activation_maximization import ActivationMaximization
     from tf_keras_vis.activation_maximization.input_modifiers import Jitter
@@ -111,9 +129,12 @@ def activation_maximization(model: keras.Model, preprocessing: AffinePreprocessi
         result = ActivationMaximization(target, clone=False)(
             _unit_score(units), seed_input=start.astype(np.float32), input_range=(low, high),
             steps=steps, optimizer=keras.optimizers.Adam(learning_rate * (high - low)),
-            input_modifiers=[Jitter(jitter=jitter)],
+            input_modifiers=[Jitter(jitter=jitter)] + ([_greyscale_modifier()] if grey else []),
             regularizers=[TotalVariation2D(weight=total_variation), Norm(weight=norm, p=1)])
-    pixels = preprocessing.invert(np.asarray(result))
+    result = np.asarray(result)
+    if grey:     # the modifier runs before each step; the last step's update is not grey
+        result = np.repeat(result.mean(axis=-1, keepdims=True), 3, axis=-1)
+    pixels = preprocessing.invert(result)
     return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
 
 

@@ -11,7 +11,6 @@ serving preprocessing; the picture shows that centre patch.
 """
 from __future__ import annotations
 
-import pathlib
 import sys
 
 import numpy as np
@@ -81,50 +80,21 @@ def render_top5(images, top_indices, top_probabilities, class_names, true_labels
     return fig
 
 
-def images_from_files(specs, classifier):
-    """(display patches, preprocessed inputs, true labels) of image files and folders."""
-    from alexnet_tf import gallery, inference
-    patches, inputs, labels, skipped = [], [], [], []
-    for spec in specs:
-        path = pathlib.Path(spec)
-        files = gallery.list_images(path) if path.is_dir() else [str(path)]
-        for f in files:
-            try:
-                inputs.append(classifier.preprocess_files([f])[0])
-                patches.append(inference.display_image(f, classifier.cfg))
-            except inference.InputError as e:
-                skipped.append(str(e))
-                continue
-            root = path.resolve() if path.is_dir() else pathlib.Path(f).resolve().parent.parent
-            labels.append(gallery.label_from_folder(pathlib.Path(f).resolve(), root,
-                                                    classifier.class_names))
-    return patches, np.asarray(inputs), labels, skipped
-
-
-def images_from_split(classifier, split: str, count: int, start: int = 0):
-    """The first `count` readable images of `split` (from position `start`)."""
-    from alexnet_tf import gallery, inference, preprocessing
-    cfg = classifier.cfg
-    images, labels, _ = gallery.split_images(cfg, split, count, start)
-    inputs = [preprocessing.eval_preprocess(image, cfg, classifier.statistics).numpy()
-              for image in images]
-    patches = [inference.display_patch(image, cfg) for image in images]
-    return patches, np.asarray(inputs), labels, []
-
-
 def top5_figure(model, out, *, images=None, split=None, count: int = 8, start: int = 0,
                 k: int = 5, columns: int = 4, config=None, statistics=None,
                 class_names=None) -> dict:
     """Classifies the images and draws the figure; returns what it drew."""
-    from alexnet_tf import inference
+    from alexnet_tf import image_sets, inference
     if (images is None) == (split is None):
         raise ValueError("give images (files/folders) or a dataset split, not both")
     classifier = inference.load_classifier(model, config=config, statistics=statistics,
                                            class_names=class_names)
     if images is not None:
-        patches, inputs, labels, skipped = images_from_files(images, classifier)
+        chosen = image_sets.from_files(classifier, images)
     else:
-        patches, inputs, labels, skipped = images_from_split(classifier, split, count, start)
+        chosen = image_sets.from_split(classifier, split, count, start)
+    patches, inputs, labels, skipped = (chosen.patches, chosen.inputs, chosen.labels,
+                                        chosen.skipped)
     if not patches:
         raise ValueError("no readable images to show" +
                          (": " + "; ".join(skipped) if skipped else ""))

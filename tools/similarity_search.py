@@ -66,18 +66,6 @@ def render_neighbours(query_images, query_titles, neighbour_images, neighbour_ti
     return fig
 
 
-def query_paths(specs) -> list:
-    """Image files from a list of files and folders."""
-    from alexnet_tf.gallery import list_images
-    paths = []
-    for spec in specs:
-        path = pathlib.Path(spec)
-        paths.extend(list_images(path) if path.is_dir() else [str(path)])
-    if not paths:
-        raise ValueError("no query images given")
-    return paths
-
-
 def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
                       gallery_split=None, query_split=None, query_count: int = 5,
                       query_start: int = 0, k: int = 6, batch_size: int = 128,
@@ -90,7 +78,7 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
     `query_split` of the model's dataset (e.g. validation images against the training set,
     as in the paper). Returns {"figure": path, "queries": [...], "neighbours":
     [[(key, distance), ...]]}."""
-    from alexnet_tf import gallery as gallery_lib, inference, preprocessing, retrieval
+    from alexnet_tf import gallery as gallery_lib, image_sets, inference, retrieval
     from alexnet_tf.model import fc7_features
     if (gallery_folder is None) == (gallery_split is None):
         raise ValueError("give exactly one gallery: a folder or a dataset split")
@@ -107,26 +95,19 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
                                             batch_size=batch_size, dtype=dtype,
                                             progress=progress)
     if queries is not None:
-        paths = query_paths(queries)
-        inputs = classifier.preprocess_files(paths)
-        query_images = [inference.display_image(p, cfg) for p in paths]
-        query_titles = [figures.shorten(pathlib.Path(p).name, 22) for p in paths]
-        query_keys = [str(pathlib.Path(p).resolve()) for p in paths]
-        query_labels = [gallery_lib.label_from_folder(key, pathlib.Path(key).parent.parent,
-                                                      classifier.class_names)
-                        for key in query_keys]
+        chosen = image_sets.from_files(classifier, queries)
+        query_keys = [str(pathlib.Path(name).resolve()) for name in chosen.names]
+        query_titles = [figures.shorten(pathlib.Path(name).name, 22) for name in chosen.names]
     else:
-        decoded, labels, positions = gallery_lib.split_images(cfg, query_split, query_count,
-                                                              query_start)
-        if not decoded:
-            raise ValueError(f"no readable images in {query_split} from {query_start}")
-        inputs = np.stack([preprocessing.eval_preprocess(image, cfg, classifier.statistics)
-                           for image in decoded])
-        query_images = [inference.display_patch(image, cfg) for image in decoded]
-        paths = [f"{query_split}:{p}" for p in positions]
-        query_keys, query_labels = paths, labels
-        query_titles = [f"{p}\n{figures.shorten(names[label], 20)}"
-                        for p, label in zip(paths, labels)]
+        chosen = image_sets.from_split(classifier, query_split, query_count, query_start)
+        query_keys = chosen.names
+        query_titles = [f"{name}\n{figures.shorten(names[label], 20)}"
+                        for name, label in zip(chosen.names, chosen.labels)]
+    if not chosen.patches:
+        raise ValueError("no readable query images" +
+                         (": " + "; ".join(chosen.skipped) if chosen.skipped else ""))
+    paths, inputs, query_images, query_labels = (chosen.names, chosen.inputs, chosen.patches,
+                                                 chosen.labels)
     query_features = fc7_features(classifier.model).predict(inputs, batch_size=batch_size,
                                                             verbose=0)
     extra = 1 if exclude_self else 0
@@ -153,7 +134,7 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
     fig = render_neighbours(query_images, query_titles, neighbour_images, neighbour_titles,
                             colours)
     figure_path = figures.save_png(fig, out)
-    return {"figure": str(figure_path), "queries": paths,
+    return {"figure": str(figure_path), "queries": paths, "skipped": chosen.skipped,
             "neighbours": [[(store.keys[i], d) for i, d in row] for row in neighbours]}
 
 
@@ -210,6 +191,8 @@ def main(argv):
             config=config, statistics=FLAGS.statistics)
     except (ValueError, OSError, RuntimeError) as e:    # bad paths, images, models: one line
         sys.exit(f"error: {e}")
+    for message in result["skipped"]:
+        print(f"skipped: {message}", file=sys.stderr)
     for path, row in zip(result["queries"], result["neighbours"]):
         print(path + ": " + ", ".join(f"{key} ({d:.3g})" for key, d in row))
     print(f"wrote {result['figure']}")

@@ -135,9 +135,11 @@ def _verify_like_the_server(version_dir):
 
 
 def main(argv):
+    import tensorflow as tf
     from absl import flags
     del argv
     FLAGS = flags.FLAGS
+    tf.get_logger().setLevel("ERROR")
     trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.config,
                                  statistics=FLAGS.statistics, class_names=FLAGS.class_names)
     limits = ServingLimits(max_batch_size=FLAGS.max_batch_size,

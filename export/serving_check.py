@@ -20,7 +20,6 @@ What the server does, and this does, in order:
 """
 from __future__ import annotations
 
-import base64
 import ctypes
 import json
 import os
@@ -31,7 +30,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from export import servability
+from export import rest_json, servability
 from export.versioning import versions
 
 _DISABLE_XLA_SYMBOL = "_ZN10tensorflow21DisableXlaCompilationEv"
@@ -94,15 +93,12 @@ class SessionServable:
             info = signature.inputs[key]
             want = tf.dtypes.as_dtype(info.dtype)
             value = np.asarray(value)
-            if want == tf.string:
-                if value.dtype.kind not in "SUO":
-                    raise tf.errors.InvalidArgumentError(
-                        None, None, f"input {key!r} expects strings, got {value.dtype}")
-            elif value.dtype.kind not in "iuf" or (value.dtype.kind == "f" and not want.is_floating):
+            # The server feeds a request's tensor as it comes: its dtype must match.
+            matches = (value.dtype.kind in "SO" if want == tf.string
+                       else value.dtype == want.as_numpy_dtype)
+            if not matches:
                 raise tf.errors.InvalidArgumentError(
                     None, None, f"input {key!r} expects {want.name}, got {value.dtype}")
-            else:
-                value = value.astype(want.as_numpy_dtype)
             feeds[info.name] = value
         keys = list(output_filter) or list(signature.outputs)
         unknown = [k for k in keys if k not in signature.outputs]
@@ -131,20 +127,8 @@ class SessionServable:
     def rest(self, body: dict) -> dict:
         """A REST predict body (row or columnar) -> the JSON the server returns."""
         name = body.get("signature_name") or "serving_default"
-        signature = self.signature(name)
-        input_keys = sorted(signature.inputs)
-        if ("instances" in body) == ("inputs" in body):
-            raise tf.errors.InvalidArgumentError(
-                None, None, "a REST predict body holds exactly one of 'instances' (row "
-                "format) or 'inputs' (columnar format)")
-        if "instances" in body:
-            inputs = _rows_to_inputs(body["instances"], input_keys, signature)
-        else:
-            inputs = _columns_to_inputs(body["inputs"], input_keys, signature)
-        outputs = self.run(name, inputs)
-        if "instances" in body:
-            return {"predictions": _outputs_to_rows(outputs)}
-        return {"outputs": _outputs_to_columns(outputs)}
+        inputs, row_format = rest_json.request_inputs(body, self.signature(name))
+        return rest_json.response_body(self.run(name, inputs), row_format)
 
     def replay_warmup(self) -> int:
         """Runs every record of the warmup file, as the server does at load; returns count."""
@@ -161,91 +145,6 @@ class SessionServable:
             self.predict(log.predict_log.request)
             count += 1
         return count
-
-
-def _decode_json_value(value, dtype):
-    """REST JSON -> ndarray: {"b64": ...} objects become bytes for DT_STRING inputs."""
-    if dtype == tf.string:
-        def convert(v):
-            if isinstance(v, list):
-                return [convert(x) for x in v]
-            if isinstance(v, dict):
-                if set(v) != {"b64"}:
-                    raise tf.errors.InvalidArgumentError(
-                        None, None, f"a JSON object in a string input must be {{\"b64\": ...}},"
-                        f" got keys {sorted(v)}")
-                try:
-                    return base64.b64decode(v["b64"], validate=True)
-                except ValueError as e:
-                    raise tf.errors.InvalidArgumentError(
-                        None, None, f"invalid base64 in a \"b64\" value: {e}") from None
-            if isinstance(v, str):
-                return v.encode("utf-8")
-            raise tf.errors.InvalidArgumentError(
-                None, None, f"a string input got a JSON {type(v).__name__}")
-        return np.array(convert(value), dtype=object)
-    return np.array(value, dtype=dtype.as_numpy_dtype)
-
-
-def _rows_to_inputs(instances, input_keys, signature):
-    if not isinstance(instances, list) or not instances:
-        raise tf.errors.InvalidArgumentError(None, None, "'instances' must be a non-empty list")
-    named = len(input_keys) > 1 or all(
-        isinstance(i, dict) and set(i) == set(input_keys) for i in instances)
-    columns = {key: [] for key in input_keys}
-    for instance in instances:
-        if named:
-            if not isinstance(instance, dict) or set(instance) != set(input_keys):
-                raise tf.errors.InvalidArgumentError(
-                    None, None, f"each instance must be an object with keys {input_keys}")
-            for key in input_keys:
-                columns[key].append(instance[key])
-        else:
-            columns[input_keys[0]].append(instance)
-    return {key: _decode_json_value(values, tf.dtypes.as_dtype(signature.inputs[key].dtype))
-            for key, values in columns.items()}
-
-
-def _columns_to_inputs(inputs, input_keys, signature):
-    if not (isinstance(inputs, dict) and set(inputs) == set(input_keys)):
-        if len(input_keys) != 1:
-            raise tf.errors.InvalidArgumentError(
-                None, None, f"'inputs' must be an object with keys {input_keys}")
-        inputs = {input_keys[0]: inputs}
-    return {key: _decode_json_value(value, tf.dtypes.as_dtype(signature.inputs[key].dtype))
-            for key, value in inputs.items()}
-
-
-def _json_value(key, value):
-    value = np.asarray(value)
-    if value.dtype.kind in "SO":
-        encode = ((lambda b: {"b64": base64.b64encode(b).decode("ascii")})
-                  if key.endswith("_bytes") else (lambda b: b.decode("utf-8")))
-        return np.vectorize(encode, otypes=[object])(value).tolist() if value.ndim else \
-            encode(value.item())
-    return value.tolist()
-
-
-def _outputs_to_rows(outputs):
-    keys = sorted(outputs)
-    batch = {len(np.asarray(outputs[k])) for k in keys}
-    if len(batch) != 1:
-        raise tf.errors.InvalidArgumentError(
-            None, None, "outputs differ in batch size: use the columnar ('inputs') format")
-    rows = []
-    for i in range(batch.pop()):
-        if len(keys) == 1:
-            rows.append(_json_value(keys[0], outputs[keys[0]][i]))
-        else:
-            rows.append({k: _json_value(k, outputs[k][i]) for k in keys})
-    return rows
-
-
-def _outputs_to_columns(outputs):
-    if len(outputs) == 1:
-        (key, value), = outputs.items()
-        return _json_value(key, value)
-    return {k: _json_value(k, v) for k, v in outputs.items()}
 
 
 def _error(e) -> dict:

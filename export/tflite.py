@@ -151,9 +151,15 @@ class Parity:
         return self.tolerance is None or self.max_abs_difference <= self.tolerance
 
 
-def parity(model: keras.Model, flatbuffer: bytes, kind: str, images) -> Parity:
-    expected = with_softmax(model).predict(np.asarray(images, np.float32), verbose=0,
-                                           batch_size=64)
+def keras_probabilities(model: keras.Model, images, batch_size=64) -> np.ndarray:
+    probabilities = with_softmax(model)
+    images = np.asarray(images, np.float32)
+    return np.concatenate([probabilities(images[i:i + batch_size], training=False).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def parity(flatbuffer: bytes, kind: str, images, expected) -> Parity:
+    """The TFLite file on `images` against the Keras model's probabilities `expected`."""
     got = run_tflite(flatbuffer, images)
     return Parity(kind=kind, bytes=len(flatbuffer),
                   max_abs_difference=float(np.abs(got - expected).max()),
@@ -182,10 +188,11 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
     """Writes one .tflite per kind and tflite_report.json; fails on a float tolerance miss.
     Returns {kind: Parity}."""
     os.makedirs(output_dir, exist_ok=True)
+    expected = keras_probabilities(model, verification_images)
     results = {}
     for kind in kinds:
         flatbuffer = convert(model, kind, representative_images=calibration_images)
-        result = parity(model, flatbuffer, kind, verification_images)
+        result = parity(flatbuffer, kind, verification_images, expected)
         path = os.path.join(output_dir, f"{name}_{kind}.tflite")
         temporary = path + ".tmp"
         with open(temporary, "wb") as f:
@@ -213,6 +220,7 @@ def main(argv):
     from export.saved_model import load_trained_model
     del argv
     FLAGS = flags.FLAGS
+    tf.get_logger().setLevel("ERROR")
     trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.config,
                                  statistics=FLAGS.statistics, require_statistics=False)
     calibration = pipeline_images(trained.cfg, "train", FLAGS.calibration_images,

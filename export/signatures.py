@@ -137,8 +137,10 @@ def build_archive(model: keras.Model, cfg, stats, classes: ClassNames,
         outputs = classification(images)
         return {"classes": outputs["top_k_labels"], "scores": outputs["top_k_probabilities"]}
 
+    # No `archive.track(model)`: the endpoints capture the variables themselves, and
+    # tracking the Keras wrappers as well stores every weight twice (keras-team/keras#23553:
+    # a 2x SavedModel and 2x variable memory in TF Serving).
     archive = keras.export.ExportArchive()
-    archive.track(model)
     encoded_spec = [tf.TensorSpec([None], tf.string, name="images")]
     archive.add_endpoint(DEFAULT_SIGNATURE, serve_encoded, input_signature=encoded_spec)
     archive.add_endpoint(FLOAT_SIGNATURE, serve_pixels, input_signature=[

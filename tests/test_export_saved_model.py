@@ -219,6 +219,13 @@ def test_no_xla_nodes_and_servable_signatures(served):
         "tensorflow/serving/predict"
 
 
+def test_every_weight_is_stored_once(served):
+    reader = tf.train.load_checkpoint(str(served["version_dir"] / "variables" / "variables"))
+    stored = sum(int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
+                 if key != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert stored == served["model"].count_params()
+
+
 def test_default_signature_over_every_format_matches_keras(served):
     out = grpc_response(served, "default_all_formats")
     expected, _ = expected_probabilities(served, served["images"])

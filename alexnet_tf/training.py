@@ -285,6 +285,8 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
         global_step = int(trainer.global_step.numpy())
         if options.max_steps is not None and global_step >= options.max_steps:
             bar.close()
+            if global_step % options.checkpoint_every_steps:
+                trainer.save()
             return "max_steps"
         every = options.checkpoint_every_steps
         count = min(options.steps_per_call, trainer.steps_per_epoch - step,

@@ -1,6 +1,7 @@
 """Strategies on logical CPU devices: the same step as one device, placement, portability."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -58,3 +59,34 @@ def test_towers_inside_mirrored_replicas_on_four_devices(tmp_path):
     assert out["devices"]["towers_mirrored"] == {"0": ["device:CPU:0", "device:CPU:1"],
                                                  "1": ["device:CPU:2", "device:CPU:3"]}
     assert all(out["restored_bitwise"].values())
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_two_processes_on_loopback_end_with_the_same_weights(tmp_path):
+    workers = [f"localhost:{_free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "--epochs=1",
+             "--strategy=multi_worker", "--max_steps=12", "--checkpoint_every_steps=5",
+             "--steps_per_call=5", "--progress=false", f"--workdir={tmp_path / 'run'}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env=dict(ENV, TF_CONFIG=json.dumps(tf_config))))
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+        outputs.append(out)
+    shas = [[l for l in out.splitlines() if l.startswith("weights sha256:")][0] for out in outputs]
+    assert shas[0] == shas[1]
+    assert "2 replica(s), worker 0 of 2" in outputs[0] and "worker 1 of 2" in outputs[1]
+    # Only the chief (worker 0) wrote: one set of checkpoints, the last at max_steps.
+    latest = json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())
+    assert latest["checkpoints"][0] == "ckpt-12"
+    assert (tmp_path / "run" / "model.keras").exists()

@@ -18,18 +18,19 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model", None, "A .keras file, a training work directory, a "
-                        "checkpoint prefix, or bvlc_alexnet.npy.")
-    flags.DEFINE_integer("k", 5, "How many classes to print per image.")
-    flags.DEFINE_bool("json", False, "Print JSON instead of text.")
+                        "checkpoint prefix, or bvlc_alexnet.npy.", flag_values=flag_values)
+    flags.DEFINE_integer("k", 5, "How many classes to print per image.", flag_values=flag_values)
+    flags.DEFINE_bool("json", False, "Print JSON instead of text.", flag_values=flag_values)
     flags.DEFINE_string("preset", None, "Config preset, when no config.json is beside the "
-                        "model and its size does not identify one.")
+                        "model and its size does not identify one.", flag_values=flag_values)
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model, or the dataset's own).")
-    flags.DEFINE_string("class_names", None, "class_names.txt (default: beside the model).")
-    flags.DEFINE_integer("batch_size", 64, "Images per model call.")
-    flags.mark_flag_as_required("model")
+                        "model, or the dataset's own).", flag_values=flag_values)
+    flags.DEFINE_string("class_names", None, "class_names.txt (default: beside the model).",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 64, "Images per model call.", flag_values=flag_values)
+    flags.mark_flag_as_required("model", flag_values=flag_values)
 
 
 def main(argv):

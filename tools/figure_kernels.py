@@ -76,15 +76,19 @@ def make_kernel_figure(model_path, out_path, *, layer: str = "conv1", groups: in
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "caffe-tensorflow bvlc_alexnet.npy.")
-    flags.DEFINE_string("out", "figure3_kernels.png", "Where to write the PNG.")
-    flags.DEFINE_string("layer", "conv1", "Which layer's kernels (3 or 1 input channels).")
-    flags.DEFINE_integer("groups", 2, "Halves to draw separately (2: the paper's two GPUs).")
-    flags.DEFINE_integer("scale", 4, "Pixels per kernel weight.")
-    flags.DEFINE_integer("columns", None, "Kernels per row (default: 16 for 48 per group).")
-    flags.mark_flag_as_required("model")
+                        "caffe-tensorflow bvlc_alexnet.npy.", flag_values=flag_values)
+    flags.DEFINE_string("out", "figure3_kernels.png", "Where to write the PNG.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("layer", "conv1", "Which layer's kernels (3 or 1 input channels).",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("groups", 2, "Halves to draw separately (2: the paper's two GPUs).",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("scale", 4, "Pixels per kernel weight.", flag_values=flag_values)
+    flags.DEFINE_integer("columns", None, "Kernels per row (default: 16 for 48 per group).",
+                         flag_values=flag_values)
+    flags.mark_flag_as_required("model", flag_values=flag_values)
 
 
 def main(argv):

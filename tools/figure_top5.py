@@ -108,19 +108,21 @@ def top5_figure(model, out, *, images=None, split=None, count: int = 8, start: i
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
-    flags.DEFINE_list("images", None, "Image files and/or folders.")
-    flags.DEFINE_string("split", None, "Or a split of the model's dataset, e.g. validation.")
-    flags.DEFINE_integer("count", 8, "Images to take from --split.")
-    flags.DEFINE_integer("start", 0, "Position in --split to start from.")
-    flags.DEFINE_integer("k", 5, "Labels per image.")
-    flags.DEFINE_integer("columns", 4, "Images per row.")
-    flags.DEFINE_string("out", "figure4_top5.png", "Where to write the PNG.")
+                        "bvlc_alexnet.npy.", flag_values=flag_values)
+    flags.DEFINE_list("images", None, "Image files and/or folders.", flag_values=flag_values)
+    flags.DEFINE_string("split", None, "Or a split of the model's dataset, e.g. validation.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("count", 8, "Images to take from --split.", flag_values=flag_values)
+    flags.DEFINE_integer("start", 0, "Position in --split to start from.", flag_values=flag_values)
+    flags.DEFINE_integer("k", 5, "Labels per image.", flag_values=flag_values)
+    flags.DEFINE_integer("columns", 4, "Images per row.", flag_values=flag_values)
+    flags.DEFINE_string("out", "figure4_top5.png", "Where to write the PNG.",
+                        flag_values=flag_values)
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
-    flags.mark_flag_as_required("model")
+                        "model).", flag_values=flag_values)
+    flags.mark_flag_as_required("model", flag_values=flag_values)
 
 
 def main(argv):

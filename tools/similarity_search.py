@@ -148,29 +148,40 @@ def _match_colour(query_label: int, label: int) -> str:
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
-    flags.DEFINE_list("queries", None, "Query image files and/or folders.")
+                        "bvlc_alexnet.npy.", flag_values=flag_values)
+    flags.DEFINE_list("queries", None, "Query image files and/or folders.",
+                      flag_values=flag_values)
     flags.DEFINE_string("query_split", None, "Or queries from a split of the model's dataset "
-                        "(e.g. validation, against --gallery_split=train as in the paper).")
-    flags.DEFINE_integer("query_count", 5, "Queries to take from --query_split.")
-    flags.DEFINE_integer("query_start", 0, "Position in --query_split to start from.")
+                        "(e.g. validation, against --gallery_split=train as in the paper).",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("query_count", 5, "Queries to take from --query_split.",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("query_start", 0, "Position in --query_split to start from.",
+                         flag_values=flag_values)
     flags.DEFINE_string("gallery", None, "A folder of gallery images (searched recursively; "
-                        "a first-level folder named like a class gives the label).")
+                        "a first-level folder named like a class gives the label).",
+                        flag_values=flag_values)
     flags.DEFINE_string("gallery_split", None, "Or a split ('train', 'validation') of the "
-                        "model's dataset (its config's data.dataset / --data_dir).")
-    flags.DEFINE_string("data_dir", None, "Overrides the config's data.data_dir.")
+                        "model's dataset (its config's data.dataset / --data_dir).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("data_dir", None, "Overrides the config's data.data_dir.",
+                        flag_values=flag_values)
     flags.DEFINE_string("store", None, "Directory for the gallery's fc7 features "
-                        "(created, resumed or reused).")
-    flags.DEFINE_integer("k", 6, "Neighbours per query.")
-    flags.DEFINE_string("out", "figure4_neighbours.png", "Where to write the PNG.")
-    flags.DEFINE_integer("batch_size", 128, "Images per batch for the features.")
-    flags.DEFINE_enum("dtype", "float16", ["float16", "float32"], "Stored feature precision.")
-    flags.DEFINE_bool("exclude_self", True, "Drop a gallery image that is the query file.")
+                        "(created, resumed or reused).", flag_values=flag_values)
+    flags.DEFINE_integer("k", 6, "Neighbours per query.", flag_values=flag_values)
+    flags.DEFINE_string("out", "figure4_neighbours.png", "Where to write the PNG.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 128, "Images per batch for the features.",
+                         flag_values=flag_values)
+    flags.DEFINE_enum("dtype", "float16", ["float16", "float32"], "Stored feature precision.",
+                      flag_values=flag_values)
+    flags.DEFINE_bool("exclude_self", True, "Drop a gallery image that is the query file.",
+                      flag_values=flag_values)
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
-    flags.mark_flags_as_required(["model", "store"])
+                        "model).", flag_values=flag_values)
+    flags.mark_flags_as_required(["model", "store"], flag_values=flag_values)
 
 
 def main(argv):

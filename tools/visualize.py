@@ -166,23 +166,31 @@ def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
-    flags.DEFINE_string("out_dir", "visualizations", "Directory for the PNGs.")
-    flags.DEFINE_list("images", None, "Images (files/folders) for saliency and Grad-CAM.")
-    flags.DEFINE_string("split", None, "Or images from a split of the model's dataset.")
-    flags.DEFINE_integer("count", 4, "Images to take from --split.")
-    flags.DEFINE_string("conv_layer", "conv5", "Conv layer whose filters to visualise.")
-    flags.DEFINE_string("filters", "0-7", "Filters of --conv_layer, e.g. 0,3,5-7.")
-    flags.DEFINE_string("classes", None, "fc8 classes, e.g. 0-7 (default: the first 8).")
-    flags.DEFINE_integer("steps", 300, "Gradient-ascent steps of activation maximisation.")
-    flags.DEFINE_string("cam_layer", "conv5", "Layer for Grad-CAM.")
+                        "bvlc_alexnet.npy.", flag_values=flag_values)
+    flags.DEFINE_string("out_dir", "visualizations", "Directory for the PNGs.",
+                        flag_values=flag_values)
+    flags.DEFINE_list("images", None, "Images (files/folders) for saliency and Grad-CAM.",
+                      flag_values=flag_values)
+    flags.DEFINE_string("split", None, "Or images from a split of the model's dataset.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("count", 4, "Images to take from --split.", flag_values=flag_values)
+    flags.DEFINE_string("conv_layer", "conv5", "Conv layer whose filters to visualise.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("filters", "0-7", "Filters of --conv_layer, e.g. 0,3,5-7.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("classes", None, "fc8 classes, e.g. 0-7 (default: the first 8).",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("steps", 300, "Gradient-ascent steps of activation maximisation.",
+                         flag_values=flag_values)
+    flags.DEFINE_string("cam_layer", "conv5", "Layer for Grad-CAM.", flag_values=flag_values)
     flags.DEFINE_enum("colour", "auto", ["auto", "rgb", "grey"], "Activation maximisation "
-                      "in colour or grey (auto: grey for the digits dataset).")
+                      "in colour or grey (auto: grey for the digits dataset).",
+                      flag_values=flag_values)
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
-    flags.mark_flag_as_required("model")
+                        "model).", flag_values=flag_values)
+    flags.mark_flag_as_required("model", flag_values=flag_values)
 
 
 def main(argv):

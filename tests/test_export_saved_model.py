@@ -66,6 +66,12 @@ def png_declaring(width, height):
     return b"\x89PNG\r\n\x1a\n" + body + idat_chunk + end
 
 
+def largest_allowed_png():
+    """8192 x 8192 = the tiny preset's max_image_pixels, compressed to ~200 KB."""
+    side = int(round(config.get_config("tiny").data.max_image_pixels ** 0.5))
+    return _encode(Image.new("RGB", (side, side), (120, 30, 200)), "PNG")
+
+
 def _b64(data):
     return {"b64": base64.b64encode(data).decode("ascii")}
 
@@ -106,6 +112,7 @@ def build_requests(folder, images, pixels):
         "image_too_big": _grpc("", "images", strings([jpeg + b"\0" * 300_000])),
         "request_too_big": _grpc("", "images", strings([jpeg + b"\0" * 200_000] * 5)),
         "empty_batch": _grpc("", "images", np.array([], dtype=object)),
+        "largest_allowed": _grpc("", "images", strings([largest_allowed_png()] * 2)),
         "wrong_dtype": _grpc("predict_images", "images", strings([jpeg])),
         "unknown_signature": _grpc("nope", "images", strings([jpeg])),
     }
@@ -304,8 +311,11 @@ def test_bad_requests_get_invalid_argument_naming_the_problem(served, name, mess
     assert message in error["error"], error
 
 
-def test_bad_requests_use_bounded_memory(served):
-    # A decoded 60000x60000 RGB image alone would take 10.8 GB.
+def test_memory_stays_bounded(served):
+    """The largest images allowed are decoded one at a time; the bomb never is (a decoded
+    60000x60000 RGB image alone would take 10.8 GB)."""
+    out = grpc_response(served, "largest_allowed")
+    assert out["probabilities"].shape == (2, 10)
     assert served["report"]["peak_rss_bytes"] < 3 * 2**30
 
 

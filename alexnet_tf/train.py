@@ -116,7 +116,7 @@ def main(argv):
     from alexnet_tf.checkpointing import CheckpointError
     from alexnet_tf import training
     try:
-        if FLAGS.cpu_devices:
+        if FLAGS.cpu_devices is not None:
             distribute.split_cpu(FLAGS.cpu_devices)
         cfg = build_config()
         workdir = FLAGS.workdir or os.path.join("runs", cfg.name)
@@ -132,12 +132,21 @@ def main(argv):
         sys.stderr.write(f"error: {e}\n")
         return training.NONFINITE_EXIT_CODE
     except (ValueError, CheckpointError, FileNotFoundError) as e:
-        sys.stderr.write(f"error: {e}\n")
+        sys.stderr.write(f"error: {short_message(e)}\n")
         return 2
     print(end_summary(summary, cfg))
     if summary["status"] == "preempted":
         return training.PREEMPTED_EXIT_CODE
     return 0
+
+
+def short_message(error, max_lines=8) -> str:
+    """The error's text; a very long one (e.g. TFDS listing every dataset) cut to its
+    first line."""
+    lines = str(error).splitlines()
+    if len(lines) <= max_lines:
+        return str(error)
+    return f"{lines[0]} [{len(lines) - 1} more lines]"
 
 
 def end_summary(summary, cfg) -> str:

@@ -107,7 +107,6 @@ class Trainer:
         if options.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.distribution = distribution or make_distribution(options.strategy)
-        self.paths = prepare_workdir(workdir, cfg, self.distribution.is_chief)
         self.data = data or (SyntheticData(cfg) if options.synthetic_data else PipelineData(cfg))
         if self.data.num_classes != cfg.model.num_classes:
             raise ValueError(f"the dataset has {self.data.num_classes} classes but "
@@ -122,6 +121,9 @@ class Trainer:
         if self.steps_per_epoch < 1:
             raise ValueError(f"{self.data.train_examples} training images are fewer than one "
                              f"batch of {self.global_batch}")
+        # Only once the data and the layout are known good: a failed start leaves no config
+        # behind that would block the corrected command.
+        self.paths = prepare_workdir(workdir, cfg, self.distribution.is_chief)
         keras.utils.set_random_seed(options.seed)
         self._build()
 

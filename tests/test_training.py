@@ -168,3 +168,39 @@ def test_mixed_precision_and_xla_train(tmp_path, precision, xla):
     assert keras.mixed_precision.dtype_policy().name == "float32"  # nothing leaks
     model = checkpointing.load_model(tmp_path / "model.keras")
     assert model.get_layer("conv1").kernel.dtype == "float32"
+
+
+def test_three_epochs_on_the_embedded_digits_lower_the_loss_well_below_chance(tmp_path):
+    """The real pipeline (sklearn digits, 67x67): chance is ln(10) = 2.30."""
+    cfg = config.override(config.get_config("digits"), ["train.epochs=3"])
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(), log=lambda *a: None)
+    first, last = summary["history"][0], summary["history"][-1]
+    assert last["validation_loss"] < 0.5 * math.log(10)
+    assert last["train_loss"] < first["train_loss"]
+    assert last["validation_top1_error"] < 0.5
+    assert (tmp_path / "statistics.npz").exists()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+           PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--precision=fp8"], "--precision=fp8: value should be one of"),
+    (["--dataset=no_such_dataset"], "unknown dataset 'no_such_dataset'"),
+    (["--strategy=towers"], "--strategy=towers needs 2 devices, this machine has 1"),
+    (["--workdir=/dev/null/run"], "cannot write to work directory /dev/null/run"),
+])
+def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
+    import subprocess
+    import sys
+    args = args if any(a.startswith("--workdir") for a in args) else \
+        args + [f"--workdir={tmp_path / 'run'}"]
+    result = subprocess.run([sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", *args],
+                            capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert result.returncode == 2
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "config.json").exists()

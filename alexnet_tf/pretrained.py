@@ -1,7 +1,7 @@
 """Import of `bvlc_alexnet.npy`, the caffe-tensorflow conversion of Caffe's bvlc_alexnet.
 
     model = pretrained.load_bvlc_alexnet("bvlc_alexnet.npy")   # logits, RGB input
-    stats = statistics.DatasetStatistics.per_channel(pretrained.CAFFE_MEAN_RGB)
+    stats = statistics.DatasetStatistics.per_channel(pretrained.CAFFE_MEAN_RGB, size=256)
 
 The file is a pickled dict from layer name to `[kernel, bias]` (or, as caffe-tensorflow's
 own `Network.load` writes it, to `{"weights": kernel, "biases": bias}`). Its converter

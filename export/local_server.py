@@ -4,7 +4,8 @@
 
 Serves the highest version under `--model_dir` the way `serving_check` runs it (XLA
 compilation disabled, TF1 session loader, warmup replayed) on 127.0.0.1 only:
-- gRPC `tensorflow.serving.PredictionService/Predict` (tensorflow-serving-api's stub);
+- gRPC `tensorflow.serving.PredictionService/Predict` and `/Classify` (tf.Examples through
+  the `classify` signature), with tensorflow-serving-api's stub;
 - REST `POST /v1/models/<name>[/versions/<n>]:predict` (row or columnar JSON) and
   `GET /v1/models/<name>` (version status).
 Errors come back as the server sends them: gRPC status INVALID_ARGUMENT / INTERNAL with the
@@ -54,10 +55,16 @@ class LocalServer:
             raise tf.errors.NotFoundError(None, None, f"Servable not found for request: "
                                           f"Specific({name}, {version or 'latest'})")
 
+    def _check_spec(self, spec):
+        self._check_model(spec.name, spec.version.value and str(spec.version.value))
+
     def predict(self, request):
-        self._check_model(request.model_spec.name, request.model_spec.version.value
-                          and str(request.model_spec.version.value))
+        self._check_spec(request.model_spec)
         return self.servable.predict(request)
+
+    def classify(self, request):
+        self._check_spec(request.model_spec)
+        return self.servable.classify(request)
 
     def start(self, grpc_port=0, rest_port=0) -> dict:
         import grpc
@@ -65,13 +72,19 @@ class LocalServer:
 
         server = self
 
+        def answer(method, request, context):
+            try:
+                return method(request)
+            except (tf.errors.OpError, ValueError) as e:
+                message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+                context.abort(_status(e)[0], message)
+
         class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-            def Predict(self, request, context):  # noqa: N802 (gRPC method name)
-                try:
-                    return server.predict(request)
-                except (tf.errors.OpError, ValueError) as e:
-                    message = e.message if isinstance(e, tf.errors.OpError) else str(e)
-                    context.abort(_status(e)[0], message)
+            def Predict(self, request, context):  # noqa: N802 (gRPC method names)
+                return answer(server.predict, request, context)
+
+            def Classify(self, request, context):  # noqa: N802
+                return answer(server.classify, request, context)
 
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(),

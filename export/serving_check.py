@@ -124,6 +124,32 @@ class SessionServable:
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
+    def classify(self, request):
+        """A `classification_pb2.ClassificationRequest` (tf.Examples) -> its response, run
+        through a classify-method signature as the server's Classify API does."""
+        from tensorflow_serving.apis import classification_pb2
+        name = request.model_spec.signature_name or "serving_default"
+        signature = self.signature(name)
+        if signature.method_name != "tensorflow/serving/classify":
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"signature {name!r} is not a classification signature "
+                f"(method {signature.method_name!r}); use 'classify'")
+        kind = request.input.WhichOneof("kind")
+        if kind != "example_list":
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"expected input.example_list, got {kind}")
+        examples = np.array([e.SerializeToString()
+                             for e in request.input.example_list.examples], dtype=object)
+        outputs = self.run(name, {"inputs": examples})
+        response = classification_pb2.ClassificationResponse()
+        response.model_spec.name = request.model_spec.name or self.model_name
+        response.model_spec.signature_name = name
+        for labels, scores in zip(outputs["classes"], outputs["scores"]):
+            classifications = response.result.classifications.add()
+            for label, score in zip(labels, scores):
+                classifications.classes.add(label=label.decode("utf-8"), score=float(score))
+        return response
+
     def rest(self, body: dict) -> dict:
         """A REST predict body (row or columnar) -> the JSON the server returns."""
         name = body.get("signature_name") or "serving_default"

@@ -85,6 +85,30 @@ def test_grpc_predict_as_in_the_readme(server):
     channel.close()
 
 
+def test_grpc_classify_api_over_tf_examples(server):
+    from tensorflow_serving.apis import classification_pb2
+    images = warmup.sample_images()[:2]
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{server['ports']['grpc']}"))
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "alexnet"
+    request.model_spec.signature_name = "classify"
+    for image in images:
+        request.input.example_list.examples.add().CopyFrom(
+            tf.train.Example.FromString(warmup.example_bytes(image)))
+    response = stub.Classify(request, timeout=60.0)
+    expected = _expected(server, images)
+    for result, probabilities in zip(response.result.classifications, expected):
+        top = np.argsort(-probabilities)[:5]
+        assert [c.label for c in result.classes] == [str(i) for i in top]  # digits: "0".."9"
+        np.testing.assert_allclose([c.score for c in result.classes], probabilities[top],
+                                   rtol=1e-4, atol=1e-6)
+    request.model_spec.signature_name = "serving_default"
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Classify(request, timeout=60.0)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def _post(server, path, body):
     request = urllib.request.Request(f"http://127.0.0.1:{server['ports']['rest']}{path}",
                                      data=json.dumps(body).encode(), method="POST")

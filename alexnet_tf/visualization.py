@@ -67,6 +67,25 @@ def layer_output_model(model: keras.Model, layer_name: str) -> keras.Model:
     return keras.Model(model.input, layer.output, name=f"{model.name}_{layer_name}")
 
 
+def pre_activation_model(model: keras.Model, layer_name: str) -> keras.Model:
+    """The output of `layer_name` before its activation (ReLU), as a model.
+
+    A ReLU unit that is off for the starting image has no gradient, and most conv5 units
+    of a trained net are off for the mean image, so activation maximisation would never
+    move; maximising the linear response avoids that. The layer is rebuilt with
+    `activation="linear"` and the same weights on the same input tensor.
+    """
+    layer_output_model(model, layer_name)          # a clear error for a wrong name
+    layer = model.get_layer(layer_name)
+    if getattr(layer, "activation", None) in (None, keras.activations.linear):
+        return layer_output_model(model, layer_name)
+    linear = type(layer).from_config({**layer.get_config(), "activation": "linear",
+                                      "name": f"{layer_name}_linear"})
+    outputs = linear(layer.input)
+    linear.set_weights(layer.get_weights())
+    return keras.Model(model.input, outputs, name=f"{model.name}_{layer_name}_linear")
+
+
 def _unit_score(units):
     """Score of unit units[i] for sample i: a conv filter's mean activation or a logit."""
     units = list(units)
@@ -96,7 +115,8 @@ def activation_maximization(model: keras.Model, preprocessing: AffinePreprocessi
                             norm: float = 1.0, jitter: int | None = None,
                             grey: bool = False) -> np.ndarray:
     """Images (uint8 [len(units), S, S, 3]) that maximise each unit of `layer_name`:
-    the mean activation of a conv filter, or a class logit of fc8.
+    the mean response of a conv filter (before its ReLU, `pre_activation_model`), or a
+    class logit of fc8.
 
     The search runs in the network's input space, clipped to what real pixels can give,
     from the mean image plus a little noise; the L1 norm there pulls towards the mean
@@ -113,7 +133,7 @@ def activation_maximization(model: keras.Model, preprocessing: AffinePreprocessi
     from tf_keras_vis.activation_maximization.regularizers import Norm, TotalVariation2D
 
     units = [int(u) for u in units]
-    target = layer_output_model(model, layer_name)
+    target = pre_activation_model(model, layer_name)
     channels = target.output.shape[-1]
     bad = [u for u in units if not 0 <= u < channels]
     if bad or not units:

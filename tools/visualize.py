@@ -109,11 +109,19 @@ def parse_units(text: str, limit: int, what: str) -> list:
     return units
 
 
+# Regularisation of activation maximisation, picked by looking at the digits model: a conv
+# filter's response has a far smaller gradient than a class logit, so it gets less.
+CONV_REGULARIZATION = dict(total_variation=0.3, norm=0.1)
+CLASS_REGULARIZATION = dict(total_variation=3.0, norm=1.0)
+AUTO_FILTERS = 8
+
+
 def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
-              conv_layer: str = "conv5", filters: str = "0-7", classes: str | None = None,
+              conv_layer: str = "conv5", filters: str = "auto", classes: str | None = None,
               steps: int = 300, cam_layer: str = "conv5", grey: bool | None = None,
               statistics=None) -> dict:
-    """Writes the three figures; returns their paths."""
+    """Writes the figures; returns their paths. `filters="auto"`: the 8 filters of
+    `conv_layer` most active on the given images (without images: 0-7)."""
     from alexnet_tf import image_sets, inference, preprocessing, visualization
     classifier = inference.load_classifier(model, statistics=statistics)
     cfg, names, net = classifier.cfg, classifier.class_names.names, classifier.model
@@ -123,12 +131,26 @@ def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
         cfg.model.image_size)
     if grey is None:                   # the embedded digits are grey scans
         grey = cfg.data.dataset == "digits"
+    chosen = None
+    if images is not None or split is not None:
+        chosen = (image_sets.from_files(classifier, images) if images is not None
+                  else image_sets.from_split(classifier, split, count))
+        if not chosen.patches:
+            raise ValueError("no readable images for the saliency and Grad-CAM views")
     written = {}
 
-    conv_units = parse_units(filters, net.get_layer(conv_layer).output.shape[-1],
-                             f"--filters of {conv_layer}")
+    channels = visualization.layer_output_model(net, conv_layer).output.shape[-1]
+    if filters == "auto":
+        conv_units = list(range(min(AUTO_FILTERS, channels)))
+        if chosen is not None:
+            responses = visualization.layer_output_model(net, conv_layer).predict(
+                chosen.inputs, verbose=0).mean(axis=(0, 1, 2))
+            conv_units = sorted(np.argsort(-responses)[:AUTO_FILTERS].tolist())
+    else:
+        conv_units = parse_units(filters, channels, f"--filters of {conv_layer}")
     pixels = visualization.activation_maximization(net, affine, conv_layer, conv_units,
-                                                   steps=steps, grey=grey)
+                                                   steps=steps, grey=grey,
+                                                   **CONV_REGULARIZATION)
     fig = render_grid(pixels, [f"{conv_layer} filter {u}" for u in conv_units],
                       f"Activation maximisation: {conv_layer} filters ({steps} steps)")
     written["conv"] = figures.save_png(fig, out_dir / f"activation_maximization_{conv_layer}.png")
@@ -137,17 +159,14 @@ def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
     class_units = parse_units(classes or f"0-{min(num_classes, 8) - 1}", num_classes,
                               "--classes")
     pixels = visualization.activation_maximization(net, affine, "fc8", class_units,
-                                                   steps=steps, grey=grey)
+                                                   steps=steps, grey=grey,
+                                                   **CLASS_REGULARIZATION)
     fig = render_grid(pixels, [f"{u}: {figures.shorten(names[u], 18)}" for u in class_units],
                       f"Activation maximisation: fc8 classes ({steps} steps)")
     written["classes"] = figures.save_png(fig, out_dir / "activation_maximization_fc8.png")
 
-    if images is not None or split is not None:
-        chosen = (image_sets.from_files(classifier, images) if images is not None
-                  else image_sets.from_split(classifier, split, count))
+    if chosen is not None:
         patches, inputs, labels = chosen.patches, chosen.inputs, chosen.labels
-        if not patches:
-            raise ValueError("no readable images for the saliency and Grad-CAM views")
         probabilities = classifier.probabilities(inputs)
         predicted = probabilities.argmax(axis=1)
         maps = visualization.saliency(net, inputs, predicted)
@@ -178,7 +197,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("count", 4, "Images to take from --split.", flag_values=flag_values)
     flags.DEFINE_string("conv_layer", "conv5", "Conv layer whose filters to visualise.",
                         flag_values=flag_values)
-    flags.DEFINE_string("filters", "0-7", "Filters of --conv_layer, e.g. 0,3,5-7.",
+    flags.DEFINE_string("filters", "auto", "Filters of --conv_layer, e.g. 0,3,5-7 (auto: the "
+                        "8 most active on the images, else 0-7).",
                         flag_values=flag_values)
     flags.DEFINE_string("classes", None, "fc8 classes, e.g. 0-7 (default: the first 8).",
                         flag_values=flag_values)

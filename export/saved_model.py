@@ -134,7 +134,26 @@ def _verify_like_the_server(version_dir):
                            f"published. The check said:\n{tail}")
 
 
+# What a user can cause (a wrong path, a missing statistics file, a model the server cannot
+# run, an existing version): one message, exit code 2, no stack trace.
+USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, RuntimeError)
+
+
+def run_command(command, argv) -> int:
+    import sys
+    try:
+        command(argv)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv):
+    return run_command(_export_command, argv)
+
+
+def _export_command(argv):
     import tensorflow as tf
     from absl import flags
     del argv

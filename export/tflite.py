@@ -215,6 +215,11 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
 
 
 def main(argv):
+    from export.saved_model import run_command
+    return run_command(_tflite_command, argv)
+
+
+def _tflite_command(argv):
     from absl import flags
 
     from export.saved_model import load_trained_model

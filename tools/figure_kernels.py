@@ -65,10 +65,17 @@ def render_kernel_figure(kernel, title: str, *, groups: int = 2, scale: int = 4,
 
 
 def make_kernel_figure(model_path, out_path, *, layer: str = "conv1", groups: int = 2,
-                       scale: int = 4, columns: int | None = None) -> pathlib.Path:
+                       scale: int = 4, columns: int | None = None,
+                       sum_channels: bool = False) -> pathlib.Path:
+    """Writes the figure. `sum_channels` draws each kernel summed over its input
+    channels: all a network trained on grey images (R = G = B, like the digits) can use;
+    its colour differences never receive a gradient and stay at their initial noise."""
     kernel, source = load_kernel(model_path, layer)
     kh, kw, channels, count = kernel.shape
     title = f"{layer}: {count} kernels of {kh}x{kw}x{channels}, {source}"
+    if sum_channels:
+        kernel = kernel.sum(axis=2, keepdims=True)
+        title += ", summed over colour"
     image = render_kernel_figure(kernel, title, groups=groups, scale=scale, columns=columns)
     return figures.save_image(image, out_path)
 
@@ -88,6 +95,9 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("scale", 4, "Pixels per kernel weight.", flag_values=flag_values)
     flags.DEFINE_integer("columns", None, "Kernels per row (default: 16 for 48 per group).",
                          flag_values=flag_values)
+    flags.DEFINE_bool("sum_channels", False, "Draw each kernel summed over its input "
+                      "channels (grey): what a model trained on grey images uses.",
+                      flag_values=flag_values)
     flags.mark_flag_as_required("model", flag_values=flag_values)
 
 
@@ -96,7 +106,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         path = make_kernel_figure(FLAGS.model, FLAGS.out, layer=FLAGS.layer,
-                                  groups=FLAGS.groups, scale=FLAGS.scale, columns=FLAGS.columns)
+                                  groups=FLAGS.groups, scale=FLAGS.scale, columns=FLAGS.columns,
+                                  sum_channels=FLAGS.sum_channels)
     except (ValueError, OSError, RuntimeError) as e:   # bad path, file or layer: one line
         sys.exit(f"error: {e}")
     print(f"wrote {path}")

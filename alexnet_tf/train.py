@@ -47,7 +47,8 @@ flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep
 flags.DEFINE_integer("max_steps", None, "Stop after this global step (benchmarks).")
 flags.DEFINE_bool("deterministic", False, "Enable op determinism (bitwise-reproducible "
                   "resume on one CPU device; slower).")
-flags.DEFINE_bool("synthetic_data", False, "Train on random images (measures images/s).")
+flags.DEFINE_bool("synthetic_data", False, "Train on random images to measure images/s "
+                  "(writes no checkpoint and no model).")
 flags.DEFINE_integer("nan_at_step", None, "Testing aid: make the loss of this global step "
                      "NaN to exercise the NaN guard.")
 flags.DEFINE_bool("progress", True, "Show the progress bar.")
@@ -161,7 +162,10 @@ def end_summary(summary, cfg) -> str:
                          f"(accuracy {100 * last['validation_accuracy']:.2f}%), top-5 error "
                          f"{100 * last['validation_top5_error']:.2f}%; best top-1 error "
                          f"{100 * best['validation_top1_error']:.2f}% at epoch {best['epoch']}")
-        lines.append(f"training: {last['images_per_second']:,.0f} images/s in the last epoch")
+
+    if summary.get("train_images_per_second"):
+        lines.append(f"training: {summary['train_images_per_second']:,.1f} images/s "
+                     f"(steady state: every compiled call but the first)")
     lines.append(f"weights sha256: {summary['weights_sha256']}")
     if summary["status"] == "completed":
         lines.append(f"model: {os.path.join(summary['workdir'], 'model.keras')}; TensorBoard: "

@@ -151,6 +151,7 @@ class Trainer:
         self.history_json = tf.Variable("[]", dtype=tf.string, trainable=False, name="history")
         self.schedule = PlateauSchedule.from_train_config(cfg.train)
         self.totals = metrics.RunningTotals()
+        self.steady_rate = SteadyRate()
         self.saver = checkpointing.CheckpointSaver(
             self.paths.checkpoints, keep=self.options.keep_checkpoints,
             model=checkpointing.model_variables(self.model),
@@ -195,7 +196,7 @@ class Trainer:
         return strategy.distribute_datasets_from_function(dataset_fn)
 
     def save(self):
-        if self.distribution.is_chief:
+        if self.distribution.is_chief and not self.options.synthetic_data:
             return self.saver.save(int(self.global_step.numpy()))
         return None
 
@@ -208,6 +209,24 @@ class Trainer:
             for key in totals:
                 totals[key] += float(sums[key].numpy())
         return metrics.errors_from_sums(totals)
+
+
+class SteadyRate:
+    """Training images/s over the calls of this process after the first (which traces
+    and compiles): what a benchmark wants to see."""
+
+    def __init__(self):
+        self.calls, self.images, self.seconds = 0, 0, 0.0
+
+    def add(self, images, seconds):
+        self.calls += 1
+        if self.calls > 1:
+            self.images += images
+            self.seconds += seconds
+
+    @property
+    def images_per_second(self):
+        return self.images / self.seconds if self.seconds else None
 
 
 class _StopSignals:
@@ -262,11 +281,12 @@ def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, 
     if status == "preempted":
         log(f"stopped by {signals.received}: checkpoint saved at step "
             f"{int(trainer.global_step.numpy())}; run the same command again to resume")
-    elif dist.is_chief:
+    elif dist.is_chief and not options.synthetic_data:
         training_logs.save_portable_model(trainer.model, cfg, paths.model)
     summary = {"status": status, "global_step": int(trainer.global_step.numpy()),
                "epochs": int(trainer.epoch.numpy()), "history": trainer.history,
                "seconds": time.perf_counter() - start_time,
+               "train_images_per_second": trainer.steady_rate.images_per_second,
                "weights_sha256": training_logs.weights_fingerprint(trainer.model),
                "workdir": str(paths.root)}
     logs.close()
@@ -295,7 +315,9 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
                     every - global_step % every)
         if options.max_steps is not None:
             count = min(count, options.max_steps - global_step)
+        call_started = time.perf_counter()
         nonfinite = float(trainer.train_step.run(iterator, tf.constant(count, tf.int64)))
+        trainer.steady_rate.add(count * trainer.global_batch, time.perf_counter() - call_started)
         if nonfinite:
             bar.close()
             raise NonFiniteLossError(_nonfinite_message(trainer, global_step, count))

@@ -398,3 +398,19 @@ def test_versions_are_written_atomically(tmp_path):
     (base / "7").mkdir()
     (base / "notes").mkdir()
     assert versioning.next_version(base) == 8
+
+
+def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
+    from export.saved_model import load_trained_model, run_command
+    path = tmp_path / "model.keras"
+    served["model"].save(path)
+    with pytest.raises(FileNotFoundError, match="pass --statistics"):
+        load_trained_model(path, preset="tiny")
+    trained = load_trained_model(path, preset="tiny",
+                                 statistics=served["base"].parent.parent / "workdir" /
+                                 "statistics.npz")
+    assert trained.classes.names == tuple(str(i) for i in range(10))
+
+    def failing(argv):
+        load_trained_model(tmp_path / "absent.keras")
+    assert run_command(failing, []) == 2

@@ -159,7 +159,7 @@ def _export_command(argv):
     del argv
     FLAGS = flags.FLAGS
     tf.get_logger().setLevel("ERROR")
-    trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.config,
+    trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set,
                                  statistics=FLAGS.statistics, class_names=FLAGS.class_names)
     limits = ServingLimits(max_batch_size=FLAGS.max_batch_size,
                            max_image_bytes=FLAGS.max_image_bytes,
@@ -183,7 +183,8 @@ def _define_flags():
                         "inside).")
     flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
     flags.DEFINE_string("preset", None, "Config preset for a bare .keras file.")
-    flags.DEFINE_multi_string("config", [], "Config overrides, e.g. model.num_classes=10.")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable), "
+                              "as for training.")
     flags.DEFINE_string("statistics", None, "statistics.npz (default: the work directory's).")
     flags.DEFINE_string("class_names", None, "class_names.txt (default: the work directory's, "
                         "else ImageNet's for 1000 classes).")

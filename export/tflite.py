@@ -226,7 +226,7 @@ def _tflite_command(argv):
     del argv
     FLAGS = flags.FLAGS
     tf.get_logger().setLevel("ERROR")
-    trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.config,
+    trained = load_trained_model(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set,
                                  statistics=FLAGS.statistics, require_statistics=False)
     calibration = pipeline_images(trained.cfg, "train", FLAGS.calibration_images,
                                   trained.stats)
@@ -243,7 +243,7 @@ def _define_flags():
                         required=True)
     flags.DEFINE_string("output", "models/tflite", "Output folder.")
     flags.DEFINE_string("preset", None, "Config preset for a bare .keras file.")
-    flags.DEFINE_multi_string("config", [], "Config overrides.")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
     flags.DEFINE_string("statistics", None, "statistics.npz (default: the work directory's).")
     flags.DEFINE_list("kinds", list(KINDS), "Which files to write.")
     flags.DEFINE_integer("calibration_images", 200, "Training images for full-int8 "

@@ -37,6 +37,8 @@ setup(
         "scikit-learn>=1.4",          # the embedded default data (load_digits)
     ],
     extras_require={"serving": SERVING, "lite": LITE, "tools": TOOLS, "test": TEST},
+    entry_points={"console_scripts": ["alexnet-train=alexnet_tf.train:run",
+                                      "alexnet-evaluate=alexnet_tf.evaluate:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

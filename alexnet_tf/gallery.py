@@ -39,32 +39,44 @@ class Gallery:
     def __len__(self):
         return len(self.keys)
 
+    @property
+    def is_folder(self) -> bool:
+        return "folder" in self.description
+
     def decoded(self, start: int, max_pixels: int) -> tf.data.Dataset:
         """(image uint8 [H, W, 3], ok, label) from row `start` on."""
-        if self.kind == "image":
-            decode = lambda raw: (raw, tf.constant(True))  # noqa: E731
-        elif self.kind == "path":
-            decode = lambda raw: image_decoding.decode_center_square(  # noqa: E731
-                tf.io.read_file(raw), max_pixels)
-        else:
-            decode = lambda raw: image_decoding.decode_center_square(raw, max_pixels)  # noqa: E731
+        decode = _decoder(self.kind, max_pixels)
         return self.elements(start).map(lambda raw, label: (*decode(raw), label),
                                         num_parallel_calls=AUTOTUNE, deterministic=True)
 
     def patches(self, rows, cfg) -> list:
         """The centre patches (uint8 [S, S, 3]) the network saw for `rows`, for display;
-        None where the image cannot be decoded."""
+        None where the image cannot be decoded.
+
+        A folder's files are opened directly. A dataset split is read in order up to the
+        last row wanted (records cannot be addressed by position), decoding only the rows
+        wanted.
+        """
         wanted = sorted(set(int(r) for r in rows))
-        found = {}
-        if self.kind == "path":
-            for row in wanted:
-                found[row] = _patch_of_file(self.keys[row], cfg)
+        if self.is_folder:
+            found = {row: _patch_of_file(self.keys[row], cfg) for row in wanted}
             return [found[int(r)] for r in rows]
-        dataset = self.decoded(0, cfg.data.max_image_pixels).take(wanted[-1] + 1)
-        for row, (image, ok, _) in enumerate(dataset):
-            if row in wanted:
+        decode = _decoder(self.kind, cfg.data.max_image_pixels)
+        found, wanted_set = {}, set(wanted)
+        for row, (raw, _) in enumerate(self.elements(0).take(wanted[-1] + 1)):
+            if row in wanted_set:
+                image, ok = decode(raw)
                 found[row] = display_patch(image, cfg) if bool(ok) else None
         return [found.get(int(r)) for r in rows]
+
+
+def _decoder(kind: str, max_pixels: int):
+    """raw element -> (image uint8 [H, W, 3], ok): the central square for files."""
+    if kind == "image":
+        return lambda raw: (raw, tf.constant(True))
+    if kind == "path":
+        return lambda raw: image_decoding.decode_center_square(tf.io.read_file(raw), max_pixels)
+    return lambda raw: image_decoding.decode_center_square(raw, max_pixels)
 
 
 def _patch_of_file(path, cfg):

@@ -145,6 +145,31 @@ def test_similarity_search_excludes_the_query_itself_and_reuses_the_store(setup,
     assert np.all(feature_store.FeatureStore(store_dir).features[7] == 1000.0)
 
 
+def test_similarity_search_over_a_dataset_split(setup, tmp_path):
+    """Validation images against the validation split itself: each query's own row is left
+    out, and the patches drawn are those of the rows found."""
+    _, work, _, _ = setup
+    result = similarity_search.similarity_figure(
+        work, None, tmp_path / "split.png", store_dir=tmp_path / "store",
+        gallery_split="validation", query_split="validation", query_count=2, k=3,
+        batch_size=120, progress=False)
+    store = feature_store.FeatureStore(tmp_path / "store")
+    assert store.keys[:2] == ["validation:0", "validation:1"] and store.complete
+    for query, row in zip(result["queries"], result["neighbours"]):
+        assert len(row) == 3 and query not in [key for key, _ in row]
+    from alexnet_tf import gallery as gallery_lib
+    classifier = inference.load_classifier(work)
+    split = gallery_lib.split_gallery(classifier.cfg, "validation")
+    rows = [int(key.split(":")[1]) for key, _ in result["neighbours"][0]]
+    expected = [inference.display_patch(image, classifier.cfg)
+                for n, (image, ok, _) in enumerate(split.decoded(0, 10 ** 8).take(max(rows) + 1))
+                if n in rows]
+    got = split.patches(sorted(rows), classifier.cfg)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    tools_support.assert_not_blank(tools_support.png_pixels(result["figure"]))
+
+
 def test_visualize_writes_the_three_views(setup, tmp_path):
     root, work, _, queries = setup
     written = visualize.visualize(work, tmp_path / "vis", images=[str(root / "queries")],

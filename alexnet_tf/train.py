@@ -96,17 +96,21 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
-def build_config():
+def build_config(values=None, config_overrides=None):
+    """The Config from --preset, the shortcuts, --set and --config.* (in that order)."""
     from alexnet_tf import config
-    cfg = config.get_config(FLAGS.preset)
+    values = values or FLAGS
+    if config_overrides is None:
+        config_overrides = _CONFIG_FLAG_OVERRIDES
+    cfg = config.get_config(values.preset)
     overrides = []
-    if FLAGS.dataset:
-        overrides.append(f"data.dataset={FLAGS.dataset}")
-    if FLAGS.epochs is not None:
-        overrides.append(f"train.epochs={FLAGS.epochs}")
-    if FLAGS.batch_size is not None:
-        overrides.append(f"train.batch_size={FLAGS.batch_size}")
-    return config.override(cfg, overrides + list(FLAGS.set) + _CONFIG_FLAG_OVERRIDES)
+    if values.dataset:
+        overrides.append(f"data.dataset={values.dataset}")
+    if values.epochs is not None:
+        overrides.append(f"train.epochs={values.epochs}")
+    if values.batch_size is not None:
+        overrides.append(f"train.batch_size={values.batch_size}")
+    return config.override(cfg, overrides + list(values.set) + list(config_overrides))
 
 
 def main(argv):

@@ -324,9 +324,10 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
         step += count
         images += count * trainer.global_batch
         rate = images / max(time.perf_counter() - started, 1e-9)
-        running = trainer.totals.result()
-        bar.update(step, loss=running["loss"], accuracy=running["accuracy"],
-                   images_per_second=rate)
+        if bar.enabled:
+            running = trainer.totals.result()
+            bar.update(step, loss=running["loss"], accuracy=running["accuracy"],
+                       images_per_second=rate)
         if int(trainer.global_step.numpy()) % every == 0 or signals.received:
             if step < trainer.steps_per_epoch:
                 trainer.save()

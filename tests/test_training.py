@@ -204,3 +204,18 @@ def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_config_flags_and_set_overrides_reach_the_config():
+    import types
+    from alexnet_tf import train
+    rest, overrides = train.split_config_flags(
+        ["prog", "--config.train.learning_rate=0.02", "--preset=tiny",
+         "--config.model.lrn.groups=1"])
+    assert rest == ["prog", "--preset=tiny"]
+    assert overrides == ["train.learning_rate=0.02", "model.lrn.groups=1"]
+    flag_values = types.SimpleNamespace(preset="tiny", set=["train.momentum=0.5"], dataset=None,
+                                        epochs=7, batch_size=None)
+    cfg = train.build_config(flag_values, overrides)
+    assert (cfg.name, cfg.train.momentum, cfg.train.epochs) == ("tiny", 0.5, 7)
+    assert (cfg.train.learning_rate, cfg.model.lrn.groups) == (0.02, 1)

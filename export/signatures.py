@@ -43,7 +43,7 @@ class ServingLimits:
     max_batch_size: int = 64
     max_image_bytes: int = 16 * 2**20
     max_request_bytes: int = 64 * 2**20
-    top_k: int = 5                      # the paper reports top-1 and top-5 (§6)
+    top_k: int = 5                      # five guesses, as the paper's top-5 error counts
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -51,20 +51,20 @@ class ServingLimits:
                 raise ValueError(f"ServingLimits.{field.name} must be >= 1")
 
 
-def _guard_request(items, limits: ServingLimits, what="images"):
+def _guard_request(items, limits: ServingLimits, item="image"):
     """Fails the request, with a message naming the limit, before any decoding."""
     count = tf.size(items)
     lengths = tf.cast(tf.strings.length(items), tf.int64)
     largest = tf.reduce_max(tf.concat([lengths, [0]], 0))
     total = tf.reduce_sum(lengths)
     checks = [
-        tf.debugging.Assert(count > 0, [f"empty request: send at least one of {what}"]),
+        tf.debugging.Assert(count > 0, [f"empty request: send at least one {item}"]),
         tf.debugging.Assert(count <= limits.max_batch_size, [tf.strings.format(
-            "request holds {} " + what + "; the limit is " + str(limits.max_batch_size) +
+            "request holds {} " + item + "s; the limit is " + str(limits.max_batch_size) +
             " per request", count)]),
         tf.debugging.Assert(largest <= limits.max_image_bytes, [tf.strings.format(
-            "an item of {} bytes is above the limit of " + str(limits.max_image_bytes) +
-            " bytes per image", largest)]),
+            "an " + item + " of {} bytes is above the limit of " +
+            str(limits.max_image_bytes) + " bytes per image", largest)]),
         tf.debugging.Assert(total <= limits.max_request_bytes, [tf.strings.format(
             "request holds {} bytes; the limit is " + str(limits.max_request_bytes) +
             " bytes per request", total)]),
@@ -129,7 +129,7 @@ def build_archive(model: keras.Model, cfg, stats, classes: ClassNames,
         return {"fc7": features_model(preprocess(images), training=False)}
 
     def serve_examples(inputs):
-        inputs = _guard_request(inputs, limits, what="examples")
+        inputs = _guard_request(inputs, limits, item="example")
         parsed = tf.io.parse_example(
             inputs, {EXAMPLE_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
         images = preprocessing.serving_preprocess(parsed[EXAMPLE_IMAGE_KEY], cfg, stats,

@@ -1,0 +1,213 @@
+"""One training run's state: model, optimizer, schedule, counters, data, checkpoint.
+
+`Trainer` builds everything under the strategy's scope and knows how to rebuild the
+data of any (epoch, step) - the training data of an epoch is a pure function of
+(seed, epoch) - and what a checkpoint holds; `training.train_and_evaluate` drives it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import keras
+import tensorflow as tf
+
+from alexnet_tf import checkpointing, metrics
+from alexnet_tf.config import Config
+from alexnet_tf.distribute import Distribution, make_distribution
+from alexnet_tf.model import build_alexnet
+from alexnet_tf.optimizer import PaperSGD
+from alexnet_tf.schedule import PlateauSchedule
+from alexnet_tf.train_step import EvalStep, TrainStep
+from alexnet_tf.training_data import PipelineData, SyntheticData
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class WorkDirError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How to run (not what to train: that is the Config)."""
+    strategy: str = "auto"
+    precision: str = "float32"
+    xla: bool = False
+    seed: int = 0
+    checkpoint_every_steps: int = 500
+    steps_per_call: int = 10
+    keep_checkpoints: int = 3
+    max_steps: int | None = None        # stop after this global step (benchmarks, tests)
+    deterministic: bool = False         # tf.config.experimental.enable_op_determinism()
+    synthetic_data: bool = False
+    nan_at_step: int | None = None      # fault injection: the loss of this step is NaN
+    progress: bool = True
+
+    def validate(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of "
+                             f"{list(PRECISIONS)}")
+        for name in ("checkpoint_every_steps", "steps_per_call", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+
+
+def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDir:
+    paths = checkpointing.WorkDir(workdir)
+    if not is_chief:
+        return paths
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        probe = paths.root / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
+    if paths.config.exists():
+        saved = json.loads(paths.config.read_text())
+        if saved != json.loads(json.dumps(dataclasses.asdict(cfg))):
+            raise WorkDirError(
+                f"{paths.root} holds a run with a different configuration; resume it with the "
+                f"same preset and overrides, or choose a new --workdir")
+    else:
+        checkpointing.save_config(cfg, paths.root)
+    return paths
+
+
+class Trainer:
+    """Holds the model, optimizer, schedule and run state of one training run."""
+
+    def __init__(self, cfg: Config, workdir, options: RunOptions,
+                 distribution: Distribution | None = None, data=None):
+        options.validate()
+        self.cfg, self.options = cfg, options
+        if options.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.distribution = distribution or make_distribution(options.strategy)
+        self.data = data or (SyntheticData(cfg) if options.synthetic_data else PipelineData(cfg))
+        if self.data.num_classes != cfg.model.num_classes:
+            raise ValueError(f"the dataset has {self.data.num_classes} classes but "
+                             f"model.num_classes={cfg.model.num_classes}; pass "
+                             f"--set model.num_classes={self.data.num_classes}")
+        self.global_batch = cfg.train.batch_size
+        replicas = self.distribution.num_replicas
+        if self.global_batch % replicas:
+            raise ValueError(f"train.batch_size={self.global_batch} is not divisible by the "
+                             f"{replicas} replicas")
+        self.steps_per_epoch = self.data.train_examples // self.global_batch
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{self.data.train_examples} training images are fewer than one "
+                             f"batch of {self.global_batch}")
+        # Only once the data and the layout are known good: a failed start leaves no config
+        # behind that would block the corrected command.
+        self.paths = prepare_workdir(workdir, cfg, self.distribution.is_chief)
+        keras.utils.set_random_seed(options.seed)
+        self._build()
+
+    def _build(self):
+        cfg, strategy = self.cfg, self.distribution.strategy
+        with strategy.scope():
+            devices = self.distribution.tower_devices
+            pairs = self.distribution.replica_tower_devices
+            previous_policy = keras.mixed_precision.dtype_policy()
+            keras.mixed_precision.set_dtype_policy(self.options.precision)  # read by the layers
+            try:
+                self.model = build_alexnet(cfg.model,
+                                           devices=devices or (pairs[0] if pairs else None))
+            finally:
+                keras.mixed_precision.set_dtype_policy(previous_policy)
+            optimizer = PaperSGD.from_train_config(cfg.train)
+            if self.options.precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(self.model.trainable_variables)
+            self.optimizer = optimizer
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name="step_in_epoch")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.history_json = tf.Variable("[]", dtype=tf.string, trainable=False, name="history")
+        self.schedule = PlateauSchedule.from_train_config(cfg.train)
+        self.totals = metrics.RunningTotals()
+        self.steady_rate = SteadyRate()
+        self.saver = checkpointing.CheckpointSaver(
+            self.paths.checkpoints, keep=self.options.keep_checkpoints,
+            model=checkpointing.model_variables(self.model),
+            optimizer=checkpointing.optimizer_variables(self.optimizer, self.model),
+            schedule=self.schedule,
+            state={"global_step": self.global_step, "epoch": self.epoch,
+                   "step_in_epoch": self.step_in_epoch, "history": self.history_json,
+                   **self.totals.totals})
+        self.train_step = TrainStep(
+            self.model, self.optimizer, self.distribution, global_batch_size=self.global_batch,
+            totals=self.totals, global_step=self.global_step, step_in_epoch=self.step_in_epoch,
+            xla=self.options.xla, nan_at_step=self.options.nan_at_step)
+        self.eval_step = EvalStep(self.model)
+
+    @property
+    def history(self) -> list:
+        return json.loads(self.history_json.numpy().decode())
+
+    def restore(self):
+        """Resumes from the newest readable checkpoint; returns its prefix or None."""
+        prefix = self.saver.restore_latest()
+        if prefix is not None:
+            self.optimizer_learning_rate().assign(self.schedule.learning_rate)
+        return prefix
+
+    def optimizer_learning_rate(self):
+        return getattr(self.optimizer, "inner_optimizer", self.optimizer).learning_rate
+
+    def train_dataset(self, epoch: int, skip_steps: int):
+        strategy = self.distribution.strategy
+
+        def dataset_fn(context: tf.distribute.InputContext):
+            per_replica = context.get_per_replica_batch_size(self.global_batch)
+            per_pipeline = strategy.num_replicas_in_sync // context.num_input_pipelines
+            shard = ((context.num_input_pipelines, context.input_pipeline_id)
+                     if context.num_input_pipelines > 1 else None)
+            dataset = self.data.train(seed=self.options.seed, epoch=epoch,
+                                      batch_size=per_replica, shard=shard)
+            return dataset.take(self.steps_per_epoch * per_pipeline).skip(
+                skip_steps * per_pipeline)
+
+        return strategy.distribute_datasets_from_function(dataset_fn)
+
+    def save(self):
+        if self.distribution.is_chief and not self.options.synthetic_data:
+            return self.saver.save(int(self.global_step.numpy()))
+        return None
+
+    def evaluate(self) -> dict:
+        if not self.data.validation_examples:
+            return {}
+        totals = {key: 0.0 for key in metrics.RunningTotals.KEYS}
+        for batch in self.data.validation(batch_size=self.global_batch):
+            sums = self.eval_step.run(batch[0], batch[1])
+            for key in totals:
+                totals[key] += float(sums[key].numpy())
+        return metrics.errors_from_sums(totals)
+
+
+class SteadyRate:
+    """Training images/s over the calls of this process after the first (which traces
+    and compiles): what a benchmark wants to see."""
+
+    def __init__(self):
+        self.calls, self.images, self.seconds = 0, 0, 0.0
+
+    def add(self, images, seconds):
+        self.calls += 1
+        if self.calls > 1:
+            self.images += images
+            self.seconds += seconds
+
+    @property
+    def images_per_second(self):
+        return self.images / self.seconds if self.seconds else None

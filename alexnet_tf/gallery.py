@@ -1,6 +1,6 @@
 """A gallery of images and its fc7 feature store, for similarity search (§6.1, Figure 4).
 
-    gallery = folder_gallery("photos/", classifier.class_names)     # or split_gallery(cfg, "train")
+    gallery = folder_gallery("photos/", classifier.class_names)   # or split_gallery(cfg, "train")
     store = build_feature_store(classifier, gallery, "features/")   # batches, progress bar
     patches = gallery.patches([3, 17], classifier.cfg)              # for the figure
 
@@ -101,19 +101,22 @@ def list_images(root) -> list:
 
 
 def label_from_folder(path, root, class_names) -> int:
-    """The class of `root/<class label>/.../file`, or -1 if that folder is not a class."""
-    parts = pathlib.Path(path).relative_to(root).parts
-    if len(parts) < 2:
-        return UNKNOWN_LABEL
-    try:
-        return class_names.labels.index(parts[0])
-    except ValueError:
-        return UNKNOWN_LABEL
+    """The class of a file: the nearest folder above it, up to and including `root`,
+    named like one of `class_names.labels` (an ImageNet synset, a folder-dataset class, a
+    digit); -1 if there is none."""
+    labels = {label: index for index, label in enumerate(class_names.labels)}
+    path, root = pathlib.Path(path), pathlib.Path(root)
+    for folder in path.parents:
+        if folder.name in labels:
+            return labels[folder.name]
+        if folder == root or folder == folder.parent:
+            break
+    return UNKNOWN_LABEL
 
 
 def folder_gallery(root, class_names) -> Gallery:
-    """Every image under `root`; the first sub-folder names its class when it is one of
-    `class_names.labels` (ImageNet synsets, folder or digit names)."""
+    """Every image under `root`; a folder named like a class (`label_from_folder`) gives
+    the images under it their label."""
     root = pathlib.Path(root).resolve()
     files = list_images(root)
     labels = [label_from_folder(f, root, class_names) for f in files]

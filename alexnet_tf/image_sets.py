@@ -24,15 +24,18 @@ class ImageSet:
     skipped: list         # messages for files that could not be used
 
 
-def from_files(classifier, specs) -> ImageSet:
-    """Image files and folders (searched recursively); a file's class is the folder it
-    sits in (under a given folder: its first sub-folder) when that names a class."""
+def from_files(classifier, specs, limit: int | None = None) -> ImageSet:
+    """Image files and folders (searched recursively); a file's class is the nearest
+    folder above it (within a given folder, or its own folder) named like a class.
+    At most `limit` images are taken."""
     chosen = ImageSet([], [], [], [], [])
     inputs = []
     for spec in specs:
         path = pathlib.Path(spec)
         files = gallery.list_images(path) if path.is_dir() else [str(path)]
         for name in files:
+            if limit is not None and len(inputs) >= limit:
+                break
             try:
                 inputs.append(classifier.preprocess_files([name])[0])
                 chosen.patches.append(inference.display_image(name, classifier.cfg))
@@ -40,7 +43,7 @@ def from_files(classifier, specs) -> ImageSet:
                 chosen.skipped.append(str(e))
                 continue
             file = pathlib.Path(name).resolve()
-            root = path.resolve() if path.is_dir() else file.parent.parent
+            root = path.resolve() if path.is_dir() else file.parent
             chosen.labels.append(gallery.label_from_folder(file, root, classifier.class_names))
             chosen.names.append(str(name))
     chosen.inputs = _stack(inputs, classifier)

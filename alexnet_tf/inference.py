@@ -8,12 +8,13 @@ Images go through `preprocessing.serving_preprocess`, the function the exported 
 serves with (strict decoding, the centre patch, the training mean), so predictions here and
 from TF Serving agree. Where the parts come from:
 
-| model path | config | statistics | class names |
-|---|---|---|---|
-| work directory | config.json | statistics.npz | class_names.txt |
-| checkpoint prefix | ../../config.json | ../../statistics.npz | ../../class_names.txt |
-| .keras file | config.json beside it, else the preset matching its input size and classes | statistics.npz beside it, else the dataset's (`input_pipeline.dataset_statistics`) | class_names.txt beside it, else by class count |
-| bvlc_alexnet.npy | `pretrained.caffe_config()` | Caffe's per-channel mean | ImageNet's |
+- a work directory: its config.json, statistics.npz and class_names.txt;
+- a checkpoint prefix (<workdir>/checkpoints/ckpt-N): the same files two levels up;
+- a .keras file: the same files beside it; else the preset matching its input size and
+  class count, the dataset's statistics (`input_pipeline.dataset_statistics`) and class
+  names by count (ImageNet's for 1000);
+- bvlc_alexnet.npy: `pretrained.caffe_config()`, Caffe's per-channel mean, ImageNet's
+  class names.
 
 Every one can be given explicitly instead (`config`, `statistics`, `class_names`).
 """

@@ -31,7 +31,8 @@ def _reference_top5(work, paths):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         h, w = image.shape[:2]
         side = min(h, w)
-        square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        top, left = (h - side) // 2, (w - side) // 2
+        square = image[top:top + side, left:left + side]
         resized = tf.image.resize(square, [76, 76], method="bilinear", antialias=True)
         resized = tf.clip_by_value(tf.round(resized), 0, 255).numpy()
         crop = resized[4:71, 4:71]

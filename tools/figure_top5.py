@@ -4,7 +4,7 @@ r"""Figure 4 (left) of the paper: images with the model's five most probable lab
     python -m tools.figure_top5 --model=workdir/ --images=photos/ --out=figure4_left.png
 
 Under each image: its correct label (when known) and one bar per top-5 class, as long as
-its probability; the correct class's bar is red, as in the paper. Images come from files
+its probability; the correct class's bar is red, as in the paper, and its name bold. Images come from files
 (a folder's first-level sub-folder named like a class gives the correct label) or from a
 split of the model's dataset (`--split`, labels known). The model sees exactly the
 serving preprocessing; the picture shows that centre patch.
@@ -67,10 +67,12 @@ def render_top5(images, top_indices, top_probabilities, class_names, true_labels
         positions = np.arange(k)
         bars.barh(positions, probabilities, height=0.8, color=colours)
         for y, i, p in zip(positions, indices, probabilities):
-            bars.text(0.01, y, f"{figures.shorten(class_names[int(i)], 26)}",
-                      va="center", ha="left", fontsize=figures.FONT_SIZE - 1)
-            bars.text(0.99, y, f"{100 * p:.1f}%", va="center", ha="right",
-                      fontsize=figures.FONT_SIZE - 1)
+            style = dict(va="center", fontsize=figures.FONT_SIZE - 1)
+            if int(i) == truth:          # marked in words too: a 0.0% bar has no length
+                style.update(weight="bold", color="#7f0000" if p > 0.05 else CORRECT_COLOUR)
+            bars.text(0.01, y, f"{figures.shorten(class_names[int(i)], 26)}", ha="left",
+                      **style)
+            bars.text(0.99, y, f"{100 * p:.1f}%", ha="right", **style)
         bars.set_xlim(0, 1)
         bars.set_ylim(k - 0.5, -0.5)
         bars.set_xticks([])
@@ -90,7 +92,7 @@ def top5_figure(model, out, *, images=None, split=None, count: int = 8, start: i
     classifier = inference.load_classifier(model, config=config, statistics=statistics,
                                            class_names=class_names)
     if images is not None:
-        chosen = image_sets.from_files(classifier, images)
+        chosen = image_sets.from_files(classifier, images, limit=count)
     else:
         chosen = image_sets.from_split(classifier, split, count, start)
     patches, inputs, labels, skipped = (chosen.patches, chosen.inputs, chosen.labels,
@@ -114,7 +116,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_list("images", None, "Image files and/or folders.", flag_values=flag_values)
     flags.DEFINE_string("split", None, "Or a split of the model's dataset, e.g. validation.",
                         flag_values=flag_values)
-    flags.DEFINE_integer("count", 8, "Images to take from --split.", flag_values=flag_values)
+    flags.DEFINE_integer("count", 8, "Images to show (the first of --images or --split).",
+                         flag_values=flag_values)
     flags.DEFINE_integer("start", 0, "Position in --split to start from.", flag_values=flag_values)
     flags.DEFINE_integer("k", 5, "Labels per image.", flag_values=flag_values)
     flags.DEFINE_integer("columns", 4, "Images per row.", flag_values=flag_values)

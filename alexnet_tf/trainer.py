@@ -22,6 +22,7 @@ from alexnet_tf.train_step import EvalStep, TrainStep
 from alexnet_tf.training_data import PipelineData, SyntheticData
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+EVAL_BATCH_SIZE = 128  # at least this many validation images per call (no gradients kept)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -136,6 +137,7 @@ class Trainer:
         self.schedule = PlateauSchedule.from_train_config(cfg.train)
         self.totals = metrics.RunningTotals()
         self.steady_rate = SteadyRate()
+        self._validation = None
         self.saver = checkpointing.CheckpointSaver(
             self.paths.checkpoints, keep=self.options.keep_checkpoints,
             model=checkpointing.model_variables(self.model),
@@ -187,11 +189,14 @@ class Trainer:
     def evaluate(self) -> dict:
         if not self.data.validation_examples:
             return {}
+        if self._validation is None:  # the same every epoch: build the pipeline once
+            self._validation = self.data.validation(
+                batch_size=max(self.global_batch, EVAL_BATCH_SIZE))
         totals = {key: 0.0 for key in metrics.RunningTotals.KEYS}
-        for batch in self.data.validation(batch_size=self.global_batch):
+        for batch in self._validation:
             sums = self.eval_step.run(batch[0], batch[1])
-            for key in totals:
-                totals[key] += float(sums[key].numpy())
+            for key, value in sums.items():
+                totals[key] += float(value)
         return metrics.errors_from_sums(totals)
 
 

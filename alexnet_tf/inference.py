@@ -183,7 +183,7 @@ def load_classifier(path, *, config: config_lib.Config | str | None = None,
 
 def _load_bvlc(path, config, statistics, class_names) -> Classifier:
     from alexnet_tf import pretrained
-    cfg = config or pretrained.caffe_config()
+    cfg = pretrained.caffe_config(config or "paper")
     try:
         model = pretrained.load_bvlc_alexnet(path, cfg)
     except FileNotFoundError as e:
@@ -194,7 +194,7 @@ def _load_bvlc(path, config, statistics, class_names) -> Classifier:
     elif not isinstance(statistics, DatasetStatistics):
         statistics = DatasetStatistics.load(statistics)
     if class_names is None:
-        class_names = class_names_lib.imagenet()
+        class_names = class_names_lib.for_classes(cfg.model.num_classes, cfg.data.dataset)
     elif not isinstance(class_names, class_names_lib.ClassNames):
         class_names = class_names_lib.from_file(class_names)
     return Classifier(model, cfg, statistics, class_names, source=str(path))

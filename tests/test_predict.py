@@ -54,7 +54,7 @@ def test_top5_matches_the_models_own(workdir):
     for prediction_, ref_order, ref_probs in zip(result["predictions"], order, probabilities):
         assert [t["index"] for t in prediction_["top"]] == ref_order.tolist()
         np.testing.assert_allclose([t["probability"] for t in prediction_["top"]], ref_probs,
-                                   rtol=2e-3, atol=1e-5)   # a resized pixel may round the other way
+                                   rtol=2e-3, atol=1e-5)  # a resized pixel may round differently
         assert [t["rank"] for t in prediction_["top"]] == [1, 2, 3, 4, 5]
         assert prediction_["top"][0]["label"] == tools_support.CLASS_LABELS[ref_order[0]]
 
@@ -117,4 +117,4 @@ def test_bvlc_npy_weights_are_read_as_caffe_does(tmp_path, workdir):
     for prediction_, ref_order, ref_probs in zip(result["predictions"], order, probabilities):
         assert [t["index"] for t in prediction_["top"]] == ref_order.tolist()
         np.testing.assert_allclose([t["probability"] for t in prediction_["top"]], ref_probs,
-                                   rtol=2e-3, atol=1e-5)   # a resized pixel may round the other way
+                                   rtol=2e-3, atol=1e-5)  # a resized pixel may round differently

@@ -104,14 +104,22 @@ def label_from_folder(path, root, class_names) -> int:
     """The class of a file: the nearest folder above it, up to and including `root`,
     named like one of `class_names.labels` (an ImageNet synset, a folder-dataset class, a
     digit); -1 if there is none."""
+    return folder_labeller(root, class_names)(path)
+
+
+def folder_labeller(root, class_names):
+    """`label_from_folder` for many files under one root (the class table built once)."""
     labels = {label: index for index, label in enumerate(class_names.labels)}
-    path, root = pathlib.Path(path), pathlib.Path(root)
-    for folder in path.parents:
-        if folder.name in labels:
-            return labels[folder.name]
-        if folder == root or folder == folder.parent:
-            break
-    return UNKNOWN_LABEL
+    root = pathlib.Path(root)
+
+    def label(path) -> int:
+        for folder in pathlib.Path(path).parents:
+            if folder.name in labels:
+                return labels[folder.name]
+            if folder == root or folder == folder.parent:
+                break
+        return UNKNOWN_LABEL
+    return label
 
 
 def folder_gallery(root, class_names) -> Gallery:
@@ -119,7 +127,8 @@ def folder_gallery(root, class_names) -> Gallery:
     the images under it their label."""
     root = pathlib.Path(root).resolve()
     files = list_images(root)
-    labels = [label_from_folder(f, root, class_names) for f in files]
+    label = folder_labeller(root, class_names)
+    labels = [label(f) for f in files]
 
     def elements(start):
         return tf.data.Dataset.from_tensor_slices(

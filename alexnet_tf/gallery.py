@@ -16,7 +16,6 @@ import dataclasses
 import pathlib
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 from alexnet_tf import image_decoding, preprocessing

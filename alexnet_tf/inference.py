@@ -1,7 +1,7 @@
 """A trained model with what it needs to read images: config, statistics, class names.
 
-    classifier = load_classifier("workdir/")            # or model.keras, a checkpoint prefix,
-    probs = classifier.probabilities_of_files(paths)     #    or bvlc_alexnet.npy
+    classifier = load_classifier("workdir/")   # or model.keras, a checkpoint, bvlc .npy
+    probs = classifier.probabilities(classifier.preprocess_files(paths))
     top = top_k(probs, k=5)
 
 Images go through `preprocessing.serving_preprocess`, the function the exported SavedModel
@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from alexnet_tf import checkpointing, class_names as class_names_lib, config as config_lib
-from alexnet_tf import preprocessing
+from alexnet_tf import image_decoding, preprocessing
 from alexnet_tf.statistics import DatasetStatistics
 
 
@@ -66,16 +66,9 @@ class Classifier:
                                     verbose=0)
         return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
-    def probabilities_of_files(self, paths, batch_size: int = 64) -> np.ndarray:
-        return self.probabilities(self.preprocess_files(paths), batch_size)
-
-    def label_name(self, index: int) -> str:
-        return self.class_names.names[index]
-
 
 def read_image_file(path, cfg: config_lib.Config) -> bytes:
     """The file's bytes, checked by the strict decoder so a bad file is named clearly."""
-    from alexnet_tf import image_decoding
     try:
         encoded = pathlib.Path(path).read_bytes()
     except OSError as e:
@@ -96,7 +89,6 @@ def _decoder_message(error) -> str:
 def display_image(path, cfg: config_lib.Config) -> np.ndarray:
     """The patch the network sees, as uint8 [S, S, 3]: shorter side to the resize size,
     the central S x S (§2)."""
-    from alexnet_tf import image_decoding
     image = image_decoding.decode_image_strict(tf.constant(read_image_file(path, cfg)),
                                                cfg.data.max_image_pixels)
     return display_patch(image, cfg)

@@ -23,6 +23,7 @@ dropped); a PNG named `.JPEG` decodes as the PNG it is.
 """
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 # Why an image was refused; index into PROBLEMS.
@@ -30,98 +31,124 @@ OK, EMPTY, NOT_AN_IMAGE, TRUNCATED, TOO_LARGE, BAD_HEADER = range(6)
 PROBLEMS = ("ok", "empty", "not an image (not JPEG, PNG, GIF or BMP)", "truncated",
             "too large", "malformed header")
 
-_HEADER_BYTES = 64
 _MCU = 16  # the largest JPEG minimum coded unit (4:2:0 chroma subsampling)
 
+# Header fields of every format as (offset, bytes, byte order); the first HEADER_BYTES
+# bytes are read once and all fields computed by one matrix product (few ops per file).
+_FIELDS = (
+    ("magic3", 0, 3, "big"), ("magic4", 0, 4, "big"), ("magic4b", 4, 4, "big"),
+    ("png_width", 16, 4, "big"), ("png_height", 20, 4, "big"),
+    ("gif_width", 6, 2, "little"), ("gif_height", 8, 2, "little"),
+    ("bmp_offset", 10, 4, "little"), ("bmp_width", 18, 4, "little"),
+    ("bmp_height", 22, 4, "little"), ("bmp_bpp", 28, 2, "little"),
+    ("bmp_compression", 30, 4, "little"),
+)
+_HEADER_BYTES = 36
+_TAIL_BYTES = 64
+# A valid JPEG header of 1x1 pixels: what the header reader parses when the file is not
+# a complete JPEG (its output is then unused), so it never sees a file it could fail on.
+_TINY_JPEG = bytes.fromhex("ffd8ffc0000b080001000101011100ffda000801010000003f00ffd9")
+# A 1x1 black BMP: what the decoder decodes in place of a refused file (no branch needed).
+_BLANK_BMP = bytes.fromhex(
+    "424d3a0000000000000036000000280000000100000001000000010018000000000004000000c40e0000"
+    "c40e0000000000000000000000000000")
 
-def _field(header, offset, dtype, little_endian=True):
-    """The integer at `offset` of the (zero-padded) header, as int64."""
-    width = tf.dtypes.as_dtype(dtype).size
-    raw = tf.io.decode_raw(tf.strings.substr(header, offset, width), dtype,
-                           little_endian=little_endian)
-    return tf.cast(raw[0], tf.int64)
+
+def _field_weights():
+    weights = np.zeros((len(_FIELDS), _HEADER_BYTES), np.float64)
+    for row, (_, offset, length, order) in enumerate(_FIELDS):
+        for k in range(length):
+            power = length - 1 - k if order == "big" else k
+            weights[row, offset + k] = 256.0 ** power
+    return weights
 
 
-def _contains(data, needle: bytes):
-    return tf.size(tf.strings.split(data, sep=needle)) > 1
+_FIELD_WEIGHTS = _field_weights()
 
 
-def _jpeg_size(encoded, has_scan):
-    """(height, width) from the main image's SOF marker, read by libjpeg's header parser.
+def _pairs(data, first, second):
+    """Whether byte `first` is directly followed by `second` anywhere in uint8 `data`."""
+    return tf.reduce_any((data[:-1] == first) & (data[1:] == second))
 
-    That parser stops at the first scan, so an EXIF thumbnail is never mistaken for
-    the image; it runs only when a scan (SOS) marker exists, so a file cut inside
-    its header is reported as truncated instead of failing there.
+
+def _scan_jpeg(encoded):
+    """(has a scan, ends with EOI after its last scan) from the whole file.
+
+    Entropy-coded data escapes 0xFF, so FF DA only starts a scan and FF D9 after the
+    last scan is the end-of-image marker of a complete file.
     """
-    def read():
-        shape = tf.image.extract_jpeg_shape(encoded, output_type=tf.int64)
-        return shape[0], shape[1]
-
-    minus_one = tf.constant(-1, tf.int64)
-    return tf.cond(has_scan, read, lambda: (minus_one, minus_one))
+    data = tf.io.decode_raw(encoded, tf.uint8)
+    markers = data[:-1] == 0xFF
+    positions = tf.range(tf.size(markers, out_type=tf.int64))
+    last_scan = tf.reduce_max(tf.where(markers & (data[1:] == 0xDA), positions, -1))
+    last_end = tf.reduce_max(tf.where(markers & (data[1:] == 0xD9), positions, -1))
+    return last_scan >= 0, last_end > last_scan
 
 
 def inspect_image(encoded, max_pixels):
     """Reads the header only: (problem int32 index into PROBLEMS, height, width int64)."""
     encoded = tf.convert_to_tensor(encoded, tf.string)
     size = tf.cast(tf.strings.length(encoded), tf.int64)
-    header = tf.strings.substr(
-        tf.strings.join([tf.strings.substr(encoded, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]),
-        0, _HEADER_BYTES)
-    magic = tf.strings.substr(header, 0, 8)
-    is_jpeg = tf.strings.substr(magic, 0, 3) == b"\xff\xd8\xff"
-    is_png = magic == b"\x89PNG\r\n\x1a\n"
-    is_gif = tf.strings.substr(magic, 0, 4) == b"GIF8"
-    is_bmp = tf.strings.substr(magic, 0, 2) == b"BM"
+    header = tf.io.decode_raw(tf.strings.substr(tf.strings.join(
+        [tf.strings.substr(encoded, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES]),
+        0, _HEADER_BYTES), tf.uint8)
+    fields = tf.cast(tf.linalg.matvec(tf.constant(_FIELD_WEIGHTS),
+                                      tf.cast(header, tf.float64)), tf.int64)
+    f = dict(zip((name for name, *_ in _FIELDS), tf.unstack(fields)))
+    is_jpeg = f["magic3"] == 0xFFD8FF
+    is_png = (f["magic4"] == 0x89504E47) & (f["magic4b"] == 0x0D0A1A0A)
+    is_gif = f["magic4"] == 0x47494638                      # "GIF8"
+    is_bmp = f["magic3"] // 256 == 0x424D                   # "BM"
+    last = tf.strings.substr(encoded, tf.maximum(size - _TAIL_BYTES, 0), _TAIL_BYTES)
+    tail = tf.io.decode_raw(tf.strings.substr(tf.strings.join([b"\0" * _TAIL_BYTES, last]),
+                                              tf.strings.length(last), _TAIL_BYTES), tf.uint8)
 
-    # JPEG: entropy-coded data escapes 0xFF, so FF DA only starts a scan and FF D9
-    # after the last scan is the end-of-image marker a complete file has.
-    scans = tf.strings.split(encoded, sep=b"\xff\xda")
-    has_scan = is_jpeg & (tf.size(scans) > 1)
-    jpeg_h, jpeg_w = _jpeg_size(encoded, has_scan)
-    jpeg_complete = _contains(scans[-1], b"\xff\xd9")
+    # JPEG: a file that ends with EOI is complete; otherwise scan it (rare: truncated
+    # files, or data appended after the image).
+    has_scan, jpeg_complete = tf.cond(
+        is_jpeg & tf.logical_not(_pairs(tail, 0xFF, 0xD9)),
+        lambda: _scan_jpeg(encoded), lambda: (is_jpeg, is_jpeg))
+    # libjpeg's header reader finds the main image's SOF (not an EXIF thumbnail's).
+    jpeg_shape = tf.image.extract_jpeg_shape(
+        tf.where(has_scan, encoded, tf.constant(_TINY_JPEG)), output_type=tf.int64)
 
-    # PNG: IHDR holds big-endian width, height; a complete file ends with IEND
-    # (some writers leave a few bytes after it).
-    png_w = _field(header, 16, tf.int32, little_endian=False)
-    png_h = _field(header, 20, tf.int32, little_endian=False)
-    tail = tf.strings.substr(encoded, tf.maximum(size - 64, 0), 64)
-    png_complete = _contains(tail, b"IEND")
-
-    # GIF: the logical screen size; giflib decodes a GIF whose trailer is missing.
-    gif_w, gif_h = _field(header, 6, tf.uint16), _field(header, 8, tf.uint16)
-
-    # BMP: BITMAPINFOHEADER; a negative height means rows stored top-down.
-    bmp_w = _field(header, 18, tf.int32)
-    bmp_h = tf.abs(_field(header, 22, tf.int32))
-    bpp = _field(header, 28, tf.uint16)
-    compression = _field(header, 30, tf.int32)
-    pixel_offset = _field(header, 10, tf.int32)
-    row_bytes = (bmp_w * bpp + 31) // 32 * 4
-    bmp_complete = size >= pixel_offset + row_bytes * bmp_h
+    # PNG: complete files end with the IEND chunk (some writers add a few bytes after it).
+    iend = tf.reduce_any((tail[:-3] == 73) & (tail[1:-2] == 69) & (tail[2:-1] == 78)
+                         & (tail[3:] == 68))
+    # BMP: a negative height means rows stored top-down.
+    bmp_height = tf.where(f["bmp_height"] >= 2 ** 31, 2 ** 32 - f["bmp_height"],
+                          f["bmp_height"])
+    row_bytes = (f["bmp_width"] * f["bmp_bpp"] + 31) // 32 * 4
+    bmp_complete = size >= f["bmp_offset"] + row_bytes * bmp_height
+    bpp, compression = f["bmp_bpp"], f["bmp_compression"]
     bmp_supported = (((bpp == 8) | (bpp == 24) | (bpp == 32))
-                     & ((compression == 0) | (compression == 3)))
+                     & ((compression == 0) | (compression == 3)) & (size >= 54))
 
-    def pick(jpeg, png, gif, bmp, other):
-        return tf.where(is_jpeg, jpeg, tf.where(is_png, png, tf.where(
-            is_gif, gif, tf.where(is_bmp, bmp, other))))
-
-    minus_one = tf.constant(-1, tf.int64)
-    h = pick(jpeg_h, png_h, gif_h, bmp_h, minus_one)
-    w = pick(jpeg_w, png_w, gif_w, bmp_w, minus_one)
-    complete = pick(jpeg_complete, png_complete, tf.constant(True), bmp_complete,
-                    tf.constant(False))
-    header_ok = pick(has_scan, size >= 33, size >= 13, bmp_supported & (size >= 54),
-                     tf.constant(False))
-    recognised = is_jpeg | is_png | is_gif | is_bmp
-    jpeg_cut_in_header = is_jpeg & tf.logical_not(has_scan)
+    flags = tf.stack([is_jpeg, is_png, is_gif, is_bmp])
+    recognised = tf.reduce_any(flags)
+    kind = tf.where(recognised, tf.argmax(tf.cast(flags, tf.int32), output_type=tf.int32) + 1, 0)
+    one = tf.constant(1, tf.int64)
+    # Per format: height, width, complete, header well formed. giflib decodes a GIF whose
+    # trailer is missing; one cut inside its data fails in the decoder (the pipeline
+    # skips and counts it).
+    table = tf.stack([
+        tf.stack([-one, -one, 0 * one, 0 * one]),
+        tf.stack([jpeg_shape[0], jpeg_shape[1], tf.cast(jpeg_complete, tf.int64),
+                  tf.cast(has_scan, tf.int64)]),
+        tf.stack([f["png_height"], f["png_width"], tf.cast(iend, tf.int64),
+                  tf.cast(size >= 33, tf.int64)]),
+        tf.stack([f["gif_height"], f["gif_width"], one, tf.cast(size >= 13, tf.int64)]),
+        tf.stack([bmp_height, f["bmp_width"], tf.cast(bmp_complete, tf.int64),
+                  tf.cast(bmp_supported, tf.int64)]),
+    ])
+    h, w, complete, well_formed = tf.unstack(tf.gather(table, kind))
 
     problem = tf.where(size == 0, EMPTY,
               tf.where(tf.logical_not(recognised), NOT_AN_IMAGE,
-              tf.where(jpeg_cut_in_header, TRUNCATED,
-              tf.where(tf.logical_not(header_ok) | (h <= 0) | (w <= 0), BAD_HEADER,
+              tf.where(is_jpeg & tf.logical_not(has_scan), TRUNCATED,
+              tf.where((well_formed == 0) | (h <= 0) | (w <= 0), BAD_HEADER,
               tf.where(h * w > tf.cast(max_pixels, tf.int64), TOO_LARGE,
-              tf.where(complete, OK, TRUNCATED))))))
+              tf.where(complete == 1, OK, TRUNCATED))))))
     return tf.cast(problem, tf.int32), h, w
 
 
@@ -131,16 +158,12 @@ def _decode_rgb(encoded):
     return image
 
 
-def _blank():
-    return tf.zeros([1, 1, 3], tf.uint8)
-
-
 def decode_image(encoded, max_pixels):
-    """Returns (image uint8 [H, W, 3], ok bool); never raises on a bad file."""
+    """Returns (image uint8 [H, W, 3], ok bool); a refused file gives a 1x1x3 zero image."""
+    encoded = tf.convert_to_tensor(encoded, tf.string)
     problem, _, _ = inspect_image(encoded, max_pixels)
     ok = tf.equal(problem, OK)
-    image = tf.cond(ok, lambda: _decode_rgb(encoded), _blank)
-    return image, ok
+    return _decode_rgb(tf.where(ok, encoded, tf.constant(_BLANK_BMP))), ok
 
 
 def _problem_message(problem, h, w, max_pixels):
@@ -166,35 +189,33 @@ def center_square_window(height, width):
 
 
 def decode_center_square(encoded, max_pixels):
-    """(central min(H, W) square uint8 [s, s, 3], ok bool); never raises on a bad file.
+    """(central min(H, W) square uint8 [s, s, 3], ok bool); a refused file gives 1x1x3 zeros.
 
-    Equal to cropping `decode_image`'s output; JPEGs decode only the square's rows.
+    Equal to cropping `decode_image`'s output. A portrait JPEG decodes only the square's
+    rows (`decode_and_crop_jpeg`; libjpeg skips whole rows, not columns, so a landscape
+    image gains nothing from it and is decoded whole).
     """
     encoded = tf.convert_to_tensor(encoded, tf.string)
     problem, h, w = inspect_image(encoded, max_pixels)
     ok = tf.equal(problem, OK)
+    source = tf.where(ok, encoded, tf.constant(_BLANK_BMP))
+    h, w = tf.where(ok, h, 1), tf.where(ok, w, 1)
     window = tf.cast(center_square_window(h, w), tf.int32)
-    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
+    portrait_jpeg = ok & (h > w) & (tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff")
 
-    def decode():
-        def fused():
-            # Chroma upsampling at a crop's edge reads pixels beyond it: decode a margin
-            # of one 16-pixel MCU around the square so its pixels equal a full decode's.
-            top = tf.maximum(window[0] - _MCU, 0)
-            left = tf.maximum(window[1] - _MCU, 0)
-            bottom = tf.minimum(window[0] + window[2] + _MCU, tf.cast(h, tf.int32))
-            right = tf.minimum(window[1] + window[3] + _MCU, tf.cast(w, tf.int32))
-            image = tf.io.decode_and_crop_jpeg(
-                encoded, tf.stack([top, left, bottom - top, right - left]), channels=3)
-            image = image[window[0] - top:window[0] - top + window[2],
-                          window[1] - left:window[1] - left + window[3]]
-            image.set_shape([None, None, 3])
-            return image
+    def fused():
+        # Chroma upsampling at a crop's edge reads pixels beyond it: decode a margin of
+        # one 16-pixel MCU above and below so the square equals a full decode's pixels.
+        top = tf.maximum(window[0] - _MCU, 0)
+        bottom = tf.minimum(window[0] + window[2] + _MCU, tf.cast(h, tf.int32))
+        image = tf.io.decode_and_crop_jpeg(
+            source, tf.stack([top, 0, bottom - top, tf.cast(w, tf.int32)]), channels=3)
+        return image[window[0] - top:window[0] - top + window[2]]
 
-        def full():
-            return _decode_rgb(encoded)[window[0]:window[0] + window[2],
-                                        window[1]:window[1] + window[3]]
+    def full():
+        return _decode_rgb(source)[window[0]:window[0] + window[2],
+                                   window[1]:window[1] + window[3]]
 
-        return tf.cond(is_jpeg, fused, full)
-
-    return tf.cond(ok, decode, _blank), ok
+    image = tf.cond(portrait_jpeg, fused, full)
+    image.set_shape([None, None, 3])
+    return image, ok

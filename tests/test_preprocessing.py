@@ -50,16 +50,20 @@ def test_resize_keeps_an_image_of_the_target_size():
     np.testing.assert_array_equal(preprocessing.resize_and_center_crop(image, R), image)
 
 
-def test_resize_scales_the_shorter_side():
-    # A linear ramp survives any normalised symmetric filter: halving a 16 x 24 image
-    # maps output pixel j (centre 2j + 1 in input coordinates) to ramp value there.
-    y, x = np.mgrid[0:16, 0:24]
+@pytest.mark.parametrize("height, size", [(16, 8), (24, 16), (8, 12)])
+def test_resize_scales_the_shorter_side(height, size):
+    # A linear ramp survives any normalised filter away from the borders: output pixel j
+    # (centre (j + 0.5) * scale in input coordinates) holds the ramp's value there.
+    # 16 -> 8 averages areas (a 2x reduction); 24 -> 16 and 8 -> 12 are bilinear.
+    width = height + 8
+    y, x = np.mgrid[0:height, 0:width]
     image = np.stack([4 * y, 4 * x, np.full_like(x, 77)], -1).astype(np.uint8)
-    out = preprocessing.resize_and_center_crop(image, 8).numpy().astype(int)
-    j = np.arange(8)
-    interior = slice(1, 7)   # the filter is renormalised at the borders
-    np.testing.assert_allclose(out[interior, 0, 0], (8 * j + 2)[interior], atol=1)
-    np.testing.assert_allclose(out[0, interior, 1], (4 * (4 + 2 * j + 0.5))[interior], atol=1)
+    out = preprocessing.resize_and_center_crop(image, size).numpy().astype(int)
+    scale = height / size
+    centre = (np.arange(size) + 0.5) * scale - 0.5
+    interior = slice(2, size - 2)
+    np.testing.assert_allclose(out[interior, 0, 0], (4 * centre)[interior], atol=1)
+    np.testing.assert_allclose(out[0, interior, 1], (4 * (4 + centre))[interior], atol=1)
     np.testing.assert_array_equal(out[..., 2], 77)
 
 

@@ -80,9 +80,10 @@ class DataConfig:
     mean: str = "image"               # §2: per-pixel mean image; "channel" where none computed
     random_flip: bool = True          # §4.1: horizontal reflections of the training patches
     # §4.1 adds sum_i alpha_i * lambda_i * p_i. "eigenvalue" is the formula as printed, with
-    # lambda_i the covariance eigenvalues of 0-255 pixels; "stddev" uses sqrt(lambda_i), as
-    # Krizhevsky's cuda-convnet2 code does (its `color_stdevs`), a far smaller shift.
-    pca_magnitude: str = "eigenvalue"
+    # lambda_i the covariance eigenvalues of 0-255 pixels: on photos lambda_1 is ~16,000, a
+    # shift of ~1,600 levels per sigma. "stddev" uses sqrt(lambda_i), as Krizhevsky's
+    # cuda-convnet2 code does (its `color_stdevs`): ~13 levels. Decision: "stddev".
+    pca_magnitude: str = "stddev"
     data_dir: str = ""                # TFDS data_dir / image-folder root / TFRecord directory
     manual_dir: str = ""              # where ILSVRC2012_img_{train,val}.tar are (TFDS manual_dir)
     statistics_path: str = ""         # mean image + RGB eigen; "" = beside the data
@@ -139,10 +140,9 @@ def digits() -> Config:
         kernel_init="he_normal",
         bias_one_layers=(),
     )
-    # Mirrored digits are other glyphs: no flips. The printed PCA magnitude on 0-255
-    # grey scans shifts brightness by thousands; the cuda-convnet2 magnitude is used.
+    # Mirrored digits are other glyphs: no flips.
     data = DataConfig(dataset="digits", resize_size=76, input_scale=1 / 127.5, mean="channel",
-                      random_flip=False, pca_magnitude="stddev")
+                      random_flip=False)
     train = TrainConfig(batch_size=32, epochs=20, plateau_patience=3)
     return Config(name="digits", model=model, data=data, train=train)
 

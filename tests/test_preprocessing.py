@@ -151,8 +151,9 @@ def test_pca_alpha_has_the_papers_standard_deviation():
     np.testing.assert_allclose(alphas.mean(axis=0), 0.0, atol=0.003)
 
 
-def test_train_preprocess_composes_crop_mean_noise_and_scale():
-    cfg = config.override(PAPER, ["data.input_scale=0.5"])
+@pytest.mark.parametrize("magnitude", ["stddev", "eigenvalue"])
+def test_train_preprocess_composes_crop_mean_noise_and_scale(magnitude):
+    cfg = config.override(PAPER, ["data.input_scale=0.5", f"data.pca_magnitude={magnitude}"])
     stats = random_statistics()
     image = coordinate_image()
     seed = tf.constant([4, 4])
@@ -162,7 +163,9 @@ def test_train_preprocess_composes_crop_mean_noise_and_scale():
     top, left, flip = (int(v) for v in preprocessing.crop_window(tf.constant([R, R, 3]), S,
                                                                    window_seed))
     alpha = preprocessing.draw_pca_alpha(alpha_seed, 0.1).numpy()
-    shift = stats.eigenvectors @ (alpha * stats.eigenvalues)
+    # lambda_i as printed, or its square root as cuda-convnet2 does (config.DataConfig).
+    lam = stats.eigenvalues if magnitude == "eigenvalue" else np.sqrt(stats.eigenvalues)
+    shift = stats.eigenvectors @ (alpha * lam)
     centred = image.astype(np.float64) - stats.mean_image
     window = centred[top:top + S, left:left + S]
     expected = (window[:, ::-1] if flip else window) + shift

@@ -6,8 +6,9 @@
 Exports a SavedModel (random weights for a preset: size and speed do not depend on the
 values) and the four TFLite files, then times the `serving_default` signature through the
 TF1 session loader with XLA compilation disabled, as TF Serving runs it: the latency of one
-500x375 JPEG (median of repeated calls) and images/s at batch 64. Prints one JSON report.
-Run it on an otherwise idle machine; figures are for the CPU it runs on.
+500x375 JPEG (median of repeated calls) and images/s at batch 64, each beside the bare
+forward pass (`predict_images`) timed in turns with it, so the two share the machine's load.
+Prints one JSON report with the load average; figures are for the CPU it runs on.
 """
 from __future__ import annotations
 
@@ -29,21 +30,46 @@ def _time_calls(run, repeats):
     return times
 
 
-def serving_speed(version_dir, image_bytes, batch_repeats=5, single_repeats=30) -> dict:
-    """Latency at batch 1 and throughput at batch 64 of `serving_default`, XLA disabled."""
+def _time_interleaved(runs: dict, repeats) -> dict:
+    """Median seconds of each call, taking turns so that all see the same machine load."""
+    for run in runs.values():
+        run()                                 # graph set-up, not measured
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: stats_lib.median(t) for name, t in times.items()}
+
+
+def serving_speed(version_dir, image_bytes, image_size, batch_repeats=5,
+                  single_repeats=30) -> dict:
+    """`serving_default` (decode + preprocess + forward) at batch 1 and 64 beside
+    `predict_images` (forward only), XLA disabled, as TF Serving runs them."""
     from export import serving_check
     serving_check.disable_xla_compilation()
     servable = serving_check.SessionServable(version_dir)
+
+    def encoded(n):
+        return lambda: servable.run("serving_default",
+                                    {"images": np.array([image_bytes] * n, dtype=object)})
+
+    def pixels(n):
+        zeros = np.zeros((n, image_size, image_size, 3), np.float32)
+        return lambda: servable.run("predict_images", {"images": zeros})
+
     try:
-        one = {"images": np.array([image_bytes], dtype=object)}
-        batch = {"images": np.array([image_bytes] * 64, dtype=object)}
-        single = _time_calls(lambda: servable.run("serving_default", one), single_repeats)
-        batched = _time_calls(lambda: servable.run("serving_default", batch), batch_repeats)
+        single = _time_interleaved({"bytes": encoded(1), "pixels": pixels(1)}, single_repeats)
+        batched = _time_interleaved({"bytes": encoded(64), "pixels": pixels(64)},
+                                    batch_repeats)
     finally:
         servable.close()
-    return {"latency_ms_batch1_median": 1000 * stats_lib.median(single),
-            "latency_ms_batch1_min": 1000 * min(single),
-            "images_per_second_batch64": 64 / stats_lib.median(batched)}
+    return {"serving_default_ms_batch1": 1000 * single["bytes"],
+            "serving_default_images_per_second_batch64": 64 / batched["bytes"],
+            "predict_images_ms_batch1": 1000 * single["pixels"],
+            "predict_images_images_per_second_batch64": 64 / batched["pixels"],
+            "load_average": os.getloadavg()[0]}
 
 
 def tflite_latency(flatbuffer, size, repeats=10) -> float:
@@ -82,7 +108,7 @@ def run(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_kinds=
     report["saved_model_path"] = summary["path"]
 
     jpeg = warmup.sample_images()[1]          # 500x375, a typical photo's shape
-    report.update(serving_speed(summary["path"], jpeg))
+    report.update(serving_speed(summary["path"], jpeg, trained.cfg.model.image_size))
 
     size = trained.cfg.model.image_size
     rng = np.random.RandomState(0)

@@ -2,7 +2,7 @@
 
 Everything here runs inside `tf.data` and inside a SavedModel. Before any pixel
 is decoded the header is read: the format is recognised from its magic bytes
-(JPEG, PNG, GIF, BMP), width and height come from the header (for JPEG, the main
+(JPEG, PNG, GIF, BMP, WebP), width and height come from the header (for JPEG, the main
 image's SOF marker as libjpeg's header reader finds it, so an EXIF thumbnail is
 not mistaken for it), and the file is checked to be complete (JPEG: an EOI marker
 after the last scan; PNG: the IEND chunk; BMP: the whole pixel array). An image
@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 # Why an image was refused; index into PROBLEMS.
-OK, EMPTY, NOT_AN_IMAGE, TRUNCATED, TOO_LARGE, BAD_HEADER = range(6)
-PROBLEMS = ("ok", "empty", "not an image (not JPEG, PNG, GIF or BMP)", "truncated",
-            "too large", "malformed header")
+OK, EMPTY, NOT_AN_IMAGE, TRUNCATED, TOO_LARGE, BAD_HEADER, UNSUPPORTED = range(7)
+PROBLEMS = ("ok", "empty", "not an image (not JPEG, PNG, GIF, BMP or WebP)", "truncated",
+            "too large", "malformed header", "unsupported (animated WebP)")
 
 _MCU = 16  # the largest JPEG minimum coded unit (4:2:0 chroma subsampling)
 
@@ -42,6 +42,10 @@ _FIELDS = (
     ("bmp_offset", 10, 4, "little"), ("bmp_width", 18, 4, "little"),
     ("bmp_height", 22, 4, "little"), ("bmp_bpp", 28, 2, "little"),
     ("bmp_compression", 30, 4, "little"),
+    ("riff_size", 4, 4, "little"), ("webp_tag", 8, 4, "big"), ("webp_chunk", 12, 4, "big"),
+    ("vp8x_width", 24, 3, "little"), ("vp8x_height", 27, 3, "little"),
+    ("vp8_width", 26, 2, "little"), ("vp8_height", 28, 2, "little"),
+    ("vp8l_size", 21, 4, "little"), ("vp8x_flags", 20, 1, "little"),
 )
 _HEADER_BYTES = 36
 _TAIL_BYTES = 64
@@ -99,6 +103,7 @@ def inspect_image(encoded, max_pixels):
     is_png = (f["magic4"] == 0x89504E47) & (f["magic4b"] == 0x0D0A1A0A)
     is_gif = f["magic4"] == 0x47494638                      # "GIF8"
     is_bmp = f["magic3"] // 256 == 0x424D                   # "BM"
+    is_webp = (f["magic4"] == 0x52494646) & (f["webp_tag"] == 0x57454250)  # "RIFF", "WEBP"
     last = tf.strings.substr(encoded, tf.maximum(size - _TAIL_BYTES, 0), _TAIL_BYTES)
     tail = tf.io.decode_raw(tf.strings.substr(tf.strings.join([b"\0" * _TAIL_BYTES, last]),
                                               tf.strings.length(last), _TAIL_BYTES), tf.uint8)
@@ -124,7 +129,21 @@ def inspect_image(encoded, max_pixels):
     bmp_supported = (((bpp == 8) | (bpp == 24) | (bpp == 32))
                      & ((compression == 0) | (compression == 3)) & (size >= 54))
 
-    flags = tf.stack([is_jpeg, is_png, is_gif, is_bmp])
+    # WebP: the canvas (VP8X), the lossy frame (VP8, 14-bit fields) or the lossless
+    # header (VP8L, 14-bit fields minus one); complete when the RIFF size fits.
+    chunk = f["webp_chunk"]
+    vp8l = f["vp8l_size"]
+    webp_width = tf.where(chunk == 0x56503858, f["vp8x_width"] + 1,                # "VP8X"
+                 tf.where(chunk == 0x56503820, f["vp8_width"] % 16384,           # "VP8 "
+                 tf.where(chunk == 0x5650384C, vp8l % 16384 + 1, -1)))           # "VP8L"
+    webp_height = tf.where(chunk == 0x56503858, f["vp8x_height"] + 1,
+                  tf.where(chunk == 0x56503820, f["vp8_height"] % 16384,
+                  tf.where(chunk == 0x5650384C, vp8l // 16384 % 16384 + 1, -1)))
+    webp_complete = size >= f["riff_size"] + 8
+    # TensorFlow decodes animated WebP only as RGBA frames.
+    animated = is_webp & (chunk == 0x56503858) & (f["vp8x_flags"] // 2 % 2 == 1)
+
+    flags = tf.stack([is_jpeg, is_png, is_gif, is_bmp, is_webp])
     recognised = tf.reduce_any(flags)
     kind = tf.where(recognised, tf.argmax(tf.cast(flags, tf.int32), output_type=tf.int32) + 1, 0)
     one = tf.constant(1, tf.int64)
@@ -140,15 +159,18 @@ def inspect_image(encoded, max_pixels):
         tf.stack([f["gif_height"], f["gif_width"], one, tf.cast(size >= 13, tf.int64)]),
         tf.stack([bmp_height, f["bmp_width"], tf.cast(bmp_complete, tf.int64),
                   tf.cast(bmp_supported, tf.int64)]),
+        tf.stack([webp_height, webp_width, tf.cast(webp_complete, tf.int64),
+                  tf.cast(size >= 30, tf.int64)]),
     ])
     h, w, complete, well_formed = tf.unstack(tf.gather(table, kind))
 
     problem = tf.where(size == 0, EMPTY,
               tf.where(tf.logical_not(recognised), NOT_AN_IMAGE,
+              tf.where(animated, UNSUPPORTED,
               tf.where(is_jpeg & tf.logical_not(has_scan), TRUNCATED,
               tf.where((well_formed == 0) | (h <= 0) | (w <= 0), BAD_HEADER,
               tf.where(h * w > tf.cast(max_pixels, tf.int64), TOO_LARGE,
-              tf.where(complete == 1, OK, TRUNCATED))))))
+              tf.where(complete == 1, OK, TRUNCATED)))))))
     return tf.cast(problem, tf.int32), h, w
 
 

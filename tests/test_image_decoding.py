@@ -57,6 +57,8 @@ GOOD = {
     "grayscale_png": (encode(IMAGE.convert("L"), "PNG"), None, 0),
     "cmyk_jpeg": (encode(IMAGE.convert("CMYK"), "JPEG", quality=95), None, 3.0),
     "exif_thumbnail": (_exif_with_thumbnail(), None, 1.5),
+    "webp_lossy": (encode(IMAGE, "WEBP", quality=90), None, 1.0),
+    "webp_lossless": (encode(IMAGE.convert("RGBA"), "WEBP", lossless=True), PIXELS, 0),
 }
 BAD = {
     "empty": (b"", "empty"),
@@ -65,7 +67,9 @@ BAD = {
     "jpeg_cut_in_header": (JPEG[:40], "truncated"),
     "truncated_png": (encode(IMAGE, "PNG")[:-40], "truncated"),
     "truncated_bmp": (encode(IMAGE, "BMP")[:-100], "truncated"),
-    "webp": (encode(IMAGE, "WEBP"), "not an image"),
+    "truncated_webp": (encode(IMAGE, "WEBP")[:-60], "truncated"),
+    "animated_webp": (encode(IMAGE, "WEBP", save_all=True, append_images=[IMAGE.rotate(180)]),
+                      "unsupported"),
 }
 
 

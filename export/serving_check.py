@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from export import rest_json, servability
 from export.versioning import versions
@@ -205,7 +206,7 @@ def answer_requests(servable: SessionServable, requests_dir, responses_dir) -> d
                 with open(os.path.join(responses_dir, stem + ".response.json"), "w") as f:
                     json.dump(servable.rest(body), f)
             answered.append(stem)
-        except (tf.errors.OpError, ValueError) as e:
+        except (tf.errors.OpError, ValueError, DecodeError) as e:
             with open(os.path.join(responses_dir, stem + ".error.json"), "w") as f:
                 json.dump(_error(e), f)
             failed.append(stem)

@@ -127,6 +127,8 @@ def build_requests(folder, images, pixels):
         (folder / f"{name}.predict.pb").write_bytes(request.SerializeToString())
     for name, body in rest.items():
         (folder / f"{name}.rest.json").write_text(json.dumps(body))
+    (folder / "corrupt_grpc.predict.pb").write_bytes(b"\xff\xfe not a protocol buffer")
+    (folder / "corrupt_rest.rest.json").write_text("{not json")
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +311,12 @@ def test_bad_requests_get_invalid_argument_naming_the_problem(served, name, mess
     error = error_of(served, name)
     assert error["code"] == "InvalidArgumentError", error
     assert message in error["error"], error
+
+
+def test_unreadable_request_files_are_reported_not_fatal(served):
+    assert error_of(served, "corrupt_grpc")["code"] == "DecodeError"
+    assert error_of(served, "corrupt_rest")["code"] == "JSONDecodeError"
+    assert served["code"] == 0          # the rest were answered
 
 
 def test_memory_stays_bounded(served):

@@ -20,48 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
-                          "prefix; repeat for an ensemble (softmax averaged).")
-flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
-flags.DEFINE_multi_enum("crops", ["center", "ten_crop"], ["center", "ten_crop"],
-                        "center, ten_crop, or both (repeat the flag).")
-flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 crops in ten_crop mode).")
-flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
-flags.DEFINE_string("preset", "digits", "Config for a .keras file outside a work directory.")
-flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
-flags.DEFINE_string("output", None, "Also write the results as JSON to this file.")
-flags.mark_flag_as_required("model")
-
 FLAGS = flags.FLAGS
-
-
-def config_for(path, preset, overrides):
-    from alexnet_tf import checkpointing, config
-    path = pathlib.Path(path)
-    for candidate in (path, path.parent, path.parent.parent):
-        if (candidate / checkpointing.CONFIG_FILE).exists():
-            cfg = checkpointing.load_config(candidate)
-            return config.override(cfg, overrides)
-    return config.override(config.get_config(preset), overrides)
-
-
-def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset="digits",
-                   overrides=(), log=None) -> dict:
-    """Loads the models, builds the split with the first model's config, evaluates."""
-    from alexnet_tf import checkpointing, evaluation, input_pipeline
-    cfg = config_for(model_paths[0], preset, list(overrides))
-    models = [checkpointing.load_model(p, cfg=config_for(p, preset, list(overrides)))
-              for p in model_paths]
-    if models[0].output_shape[-1] != cfg.model.num_classes:
-        raise ValueError(f"the model has {models[0].output_shape[-1]} classes, the config "
-                         f"{cfg.model.num_classes}")
-
-    def dataset_fn(ten_crop):
-        return input_pipeline.build_dataset(cfg, split, training=False, batch_size=batch_size,
-                                            ten_crop=ten_crop)
-
-    return evaluation.evaluate_models(models, dataset_fn, modes=crops, max_images=max_images,
-                                      log=log)
 
 
 def main(argv):
@@ -72,9 +31,9 @@ def main(argv):
     from alexnet_tf.checkpointing import CheckpointError
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
     try:
-        results = run_evaluation(FLAGS.model, split=FLAGS.split, crops=crops,
-                                 batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
-                                 preset=FLAGS.preset, overrides=FLAGS.set)
+        results = evaluation.run_evaluation(
+            FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
+            max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set)
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
@@ -85,7 +44,24 @@ def main(argv):
     return 0
 
 
+def define_flags():
+    """Declared when the command runs, not on import, so a test process can import every
+    entry point without absl's duplicate-flag errors."""
+    flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
+                              "prefix; repeat for an ensemble (softmax averaged).")
+    flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
+    flags.DEFINE_multi_enum("crops", ["center", "ten_crop"], ["center", "ten_crop"],
+                            "center, ten_crop, or both (repeat the flag).")
+    flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 crops in ten_crop mode).")
+    flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
+    flags.DEFINE_string("preset", "digits", "Config for a .keras file outside a work directory.")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+    flags.DEFINE_string("output", None, "Also write the results as JSON to this file.")
+    flags.mark_flag_as_required("model")
+
+
 def run():
+    define_flags()
     app.run(main)
 
 

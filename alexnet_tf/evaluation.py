@@ -9,12 +9,14 @@ With several models the softmax is averaged over the models as well: the paper's
 """
 from __future__ import annotations
 
+import pathlib
 import time
 
 import keras
 import tensorflow as tf
 
-from alexnet_tf import metrics
+from alexnet_tf import checkpointing, input_pipeline, metrics
+from alexnet_tf import config as config_lib
 
 MODES = ("center", "ten_crop")
 
@@ -80,3 +82,30 @@ def format_results(results: dict, names) -> str:
                      f"{r['images']:>8}")
     return "\n".join(lines)
 
+
+def config_for(path, preset, overrides):
+    """The config of the work directory holding `path` (itself, or up to two levels up:
+    `<workdir>/model.keras`, `<workdir>/checkpoints/ckpt-N`), else the preset."""
+    path = pathlib.Path(path)
+    for candidate in (path, path.parent, path.parent.parent):
+        if (candidate / checkpointing.CONFIG_FILE).exists():
+            cfg = checkpointing.load_config(candidate)
+            return config_lib.override(cfg, overrides)
+    return config_lib.override(config_lib.get_config(preset), overrides)
+
+
+def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset="digits",
+                   overrides=(), log=None) -> dict:
+    """Loads the models, builds the split with the first model's config, evaluates."""
+    cfg = config_for(model_paths[0], preset, list(overrides))
+    models = [checkpointing.load_model(p, cfg=config_for(p, preset, list(overrides)))
+              for p in model_paths]
+    if models[0].output_shape[-1] != cfg.model.num_classes:
+        raise ValueError(f"the model has {models[0].output_shape[-1]} classes, the config "
+                         f"{cfg.model.num_classes}")
+
+    def dataset_fn(ten_crop):
+        return input_pipeline.build_dataset(cfg, split, training=False, batch_size=batch_size,
+                                            ten_crop=ten_crop)
+
+    return evaluate_models(models, dataset_fn, modes=crops, max_images=max_images, log=log)

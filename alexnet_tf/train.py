@@ -21,49 +21,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 PRESET_DEFAULT = "digits"
-
-flags.DEFINE_string("preset", PRESET_DEFAULT, "Config preset: paper, digits or tiny.")
-flags.DEFINE_string("workdir", None, "Work directory (default runs/<preset>); rerunning the "
-                    "same command there resumes from the latest checkpoint.")
-flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable); "
-                          "--config.section.field=value works too.")
-flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, "
-                    "imagenet2012 (or any TFDS name), folder, tfrecord.")
-flags.DEFINE_integer("epochs", None, "Shortcut for --set train.epochs=...")
-flags.DEFINE_integer("batch_size", None, "Shortcut for --set train.batch_size=... (global).")
-flags.DEFINE_enum("strategy", "auto", ["auto", "single", "towers", "mirrored",
-                                        "towers_mirrored", "multi_worker"],
-                  "auto = towers on two GPUs, else single.")
-flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (lets "
-                     "towers/mirrored run without GPUs).")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
-flags.DEFINE_bool("xla", False, "Compile the forward/backward pass with XLA.")
-flags.DEFINE_integer("seed", 0, "Seed of the initial weights, data order, crops and dropout.")
-flags.DEFINE_integer("checkpoint_every_steps", 500, "Checkpoint every N steps (and at "
-                     "every epoch end).")
-flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.")
-flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
-flags.DEFINE_integer("max_steps", None, "Stop after this global step (benchmarks).")
-flags.DEFINE_bool("deterministic", False, "Enable op determinism (bitwise-reproducible "
-                  "resume on one CPU device; slower).")
-flags.DEFINE_bool("synthetic_data", False, "Train on random images to measure images/s "
-                  "(writes no checkpoint and no model).")
-flags.DEFINE_integer("nan_at_step", None, "Testing aid: make the loss of this global step "
-                     "NaN to exercise the NaN guard.")
-flags.DEFINE_bool("progress", True, "Show the progress bar.")
-
 FLAGS = flags.FLAGS
 
 NEXT_STEPS = """
-Next: the same command trains on real data.
-  ImageNet (ILSVRC-2012 tars in a directory, prepared once by TFDS, no download):
+Next: the same command trains on real data. The paper preset subtracts the training set's
+mean image (§2): compute it once with tools.compute_statistics and the same data flags.
+  ImageNet (the ILSVRC-2012 tars in a directory, prepared once by TFDS, no download):
+    python -m tools.compute_statistics --preset=paper --dataset=imagenet2012 \\
+      --data_dir=/path/to/tfds --manual_dir=/path/to/tars
     python -m alexnet_tf.train --preset=paper --workdir=runs/imagenet \\
-      --set data.dataset=imagenet2012 --set data.manual_dir=/path/to/tars --set data.data_dir=/path/to/tfds
-  An image folder (<dir>/train/<class>/*.jpg and <dir>/validation/<class>/*.jpg):
+      --set data.dataset=imagenet2012 --set data.manual_dir=/path/to/tars \\
+      --set data.data_dir=/path/to/tfds
+  An image folder (<dir>/train/<class>/*.jpg and <dir>/val/<class>/*.jpg):
     python -m alexnet_tf.train --preset=paper --workdir=runs/folder \\
       --set data.dataset=folder --set data.data_dir=/path/to/dir --set model.num_classes=<N>
-  TFRecord shards (written by tools/ from either source):
+  TFRecord shards (python -m tools.write_tfrecords, from either source):
     python -m alexnet_tf.train --preset=paper --workdir=runs/records \\
       --set data.dataset=tfrecord --set data.data_dir=/path/to/shards
   Evaluate (centre crop and 10 crops):  python -m alexnet_tf.evaluate --model={workdir}"""
@@ -179,7 +151,43 @@ def end_summary(summary, cfg) -> str:
     return "\n".join(lines)
 
 
+def define_flags():
+    """Declared when the command runs, not on import, so a test process can import every
+    entry point without absl's duplicate-flag errors."""
+    flags.DEFINE_string("preset", PRESET_DEFAULT, "Config preset: paper, digits or tiny.")
+    flags.DEFINE_string("workdir", None, "Work directory (default runs/<preset>); rerunning the "
+                        "same command there resumes from the latest checkpoint.")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable); "
+                              "--config.section.field=value works too.")
+    flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, "
+                        "imagenet2012 (or any TFDS name), folder, tfrecord.")
+    flags.DEFINE_integer("epochs", None, "Shortcut for --set train.epochs=...")
+    flags.DEFINE_integer("batch_size", None, "Shortcut for --set train.batch_size=... (global).")
+    flags.DEFINE_enum("strategy", "auto", ["auto", "single", "towers", "mirrored",
+                                            "towers_mirrored", "multi_worker"],
+                      "auto = towers on two GPUs, else single.")
+    flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (lets "
+                         "towers/mirrored run without GPUs).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                      "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_bool("xla", False, "Compile the forward/backward pass with XLA.")
+    flags.DEFINE_integer("seed", 0, "Seed of the initial weights, data order, crops and dropout.")
+    flags.DEFINE_integer("checkpoint_every_steps", 500, "Checkpoint every N steps (and at "
+                         "every epoch end).")
+    flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("max_steps", None, "Stop after this global step (benchmarks).")
+    flags.DEFINE_bool("deterministic", False, "Enable op determinism (bitwise-reproducible "
+                      "resume on one CPU device; slower).")
+    flags.DEFINE_bool("synthetic_data", False, "Train on random images to measure images/s "
+                      "(writes no checkpoint and no model).")
+    flags.DEFINE_integer("nan_at_step", None, "Testing aid: make the loss of this global step "
+                         "NaN to exercise the NaN guard.")
+    flags.DEFINE_bool("progress", True, "Show the progress bar.")
+
+
 def run():
+    define_flags()
     app.run(main, flags_parser=_parse_flags)
 
 

@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 from alexnet_tf import checkpointing, config, evaluation, input_pipeline
-from alexnet_tf.evaluate import run_evaluation
 from alexnet_tf.model import build_alexnet
 from alexnet_tf.training import RunOptions, train_and_evaluate
 
@@ -90,8 +89,9 @@ def trained_workdir(tmp_path_factory):
 
 def test_run_evaluation_on_a_work_dir_uses_its_config_and_checkpoint(trained_workdir):
     workdir, cfg = trained_workdir
-    results = run_evaluation([str(workdir)], split="validation", crops=["center", "ten_crop"],
-                             batch_size=64, max_images=100)
+    results = evaluation.run_evaluation([str(workdir)], split="validation",
+                                        crops=["center", "ten_crop"], batch_size=64,
+                                        max_images=100)
     model = checkpointing.load_model(workdir)
     for mode in ("center", "ten_crop"):
         batches = list(input_pipeline.build_dataset(cfg, "validation", training=False,
@@ -103,8 +103,8 @@ def test_run_evaluation_on_a_work_dir_uses_its_config_and_checkpoint(trained_wor
             assert results[mode][f"top{k}_error"] == pytest.approx(
                 numpy_top_k_error(probs, labels, k), abs=1e-9)
     with pytest.raises(checkpointing.CheckpointError, match="not a .keras file"):
-        run_evaluation([str(workdir / "missing")], split="validation", crops=["center"],
-                       batch_size=8)
+        evaluation.run_evaluation([str(workdir / "missing")], split="validation",
+                                  crops=["center"], batch_size=8)
 
 
 def test_the_evaluate_command_prints_both_crops(trained_workdir, tmp_path):

@@ -39,22 +39,29 @@ class TrainedModel:
 
 def load_trained_model(path, preset=None, overrides=(), statistics=None,
                        class_names=None, require_statistics=True) -> TrainedModel:
-    """From a training work directory (config, statistics and class names come with it) or
-    a `.keras` file (then a work directory around it is used if there is one; otherwise
-    `preset`/`overrides` and `statistics` say what it was trained with)."""
+    """From a training work directory (config, statistics and class names come with it), a
+    checkpoint prefix inside one (`<workdir>/checkpoints/ckpt-<step>`), or a `.keras` file
+    (then a work directory around it is used if there is one; otherwise `preset`/`overrides`
+    and `statistics` say what it was trained with)."""
     from alexnet_tf import checkpointing
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model at {path} (expected a .keras file or a training "
-                                "work directory)")
-    workdir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    path = os.path.abspath(os.fspath(path))
+    is_checkpoint = os.path.exists(path + ".index")
+    if not (os.path.exists(path) or is_checkpoint):
+        raise FileNotFoundError(f"no model at {path} (expected a .keras file, a training "
+                                "work directory or a checkpoint prefix)")
+    if os.path.isdir(path):
+        workdir = path
+    elif is_checkpoint:
+        workdir = os.path.dirname(os.path.dirname(path))
+    else:
+        workdir = os.path.dirname(path)
     has_config = os.path.exists(os.path.join(workdir, checkpointing.CONFIG_FILE))
-    if os.path.isdir(path) or (has_config and preset is None):
+    if os.path.isdir(path) or is_checkpoint or (has_config and preset is None):
         cfg = checkpointing.load_config(workdir)
     else:
         cfg = config_lib.get_config(preset or "paper")
     cfg = config_lib.override(cfg, overrides)
-    model = checkpointing.load_model(path, cfg if os.path.isdir(path) else None)
+    model = checkpointing.load_model(path, None if path.endswith(".keras") else cfg)
 
     statistics = statistics or _existing(workdir, checkpointing.STATISTICS_FILE)
     if not statistics and require_statistics:

@@ -16,7 +16,8 @@ Two things in tf-keras-vis 0.8.7 do not fit this package under Keras 3 / TF 2.21
   (`keras.src.layers.convolutional.base_conv`). `GroupedConv2D` is not a Keras `Conv`
   subclass (it must not be `Conv2D(groups=...)`, FACTS.md), so both the automatic search
   and `penultimate_layer="conv5"` fail with "Unable to determine penultimate `Conv` layer".
-  Passing the layer by name with `seek_penultimate_conv_layer=False` skips that check.
+  Passing the layer by name with `seek_penultimate_conv_layer=False` skips that check: the
+  flag the maintainer added for custom conv layers (keisen/tf-keras-vis#4).
 - Model modifiers (`ExtractIntermediateLayer`, `ReplaceToLinear`) clone the model with
   `tf.keras.models.clone_model`; sub-models are built here directly instead (no clone).
 Saliency, Grad-CAM(++) and activation maximisation otherwise run unchanged; each call

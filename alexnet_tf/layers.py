@@ -11,6 +11,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from alexnet_tf import lrn_ops
 from alexnet_tf.config import LRNConfig
 
 _LRN = LRNConfig()
@@ -137,6 +138,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     `alpha_over_window=True` (Caffe: bias=1; cuda-convnet: bias=2). With `groups=2` the
     window never crosses the boundary between the two halves, as on the paper's two GPUs.
     Always computed in float32 (the TF CPU kernel has no bfloat16; float16 loses range).
+    Training uses `lrn_ops.banded_lrn` (the same function, a faster gradient); inference
+    uses `tf.nn.local_response_normalization` (TFLite's builtin LRN).
     """
 
     def __init__(self, depth_radius=_LRN.depth_radius, bias=_LRN.bias, alpha=_LRN.alpha,
@@ -165,20 +168,36 @@ class LocalResponseNormalization(keras.layers.Layer):
         if channels is None or channels % self.groups:
             raise ValueError(f"{self.name}: {channels} channels are not divisible by "
                              f"groups={self.groups}")
-        parts = max(self.groups, len(self.devices or ()))
-        if channels % parts:
-            raise ValueError(f"{self.name}: {channels} channels cannot be split in {parts}")
+        self._bands = {}
 
-    def call(self, inputs):
+    def _pieces(self):
+        """How the channels are cut: one piece per group, placed on its device. With more
+        devices than groups a cut would change the function: one piece, no placement."""
+        devices = self.devices
+        if devices and self.groups % len(devices):
+            devices = None
+        return self.groups, devices
+
+    def _band(self, channels):
+        if channels not in self._bands:  # NumPy: a tensor would be tied to one graph
+            self._bands[channels] = lrn_ops.band_matrix(channels, self.depth_radius)
+        return self._bands[channels]
+
+    def call(self, inputs, training=None):
         x = tf.cast(inputs, tf.float32)
-        parts = max(self.groups, len(self.devices or ()))
+        parts, devices = self._pieces()
         pieces = tf.split(x, parts, axis=-1) if parts > 1 else [x]
         outputs = []
         for p, piece in enumerate(pieces):
-            with _device_scope(self.devices, p, parts):
-                outputs.append(tf.nn.local_response_normalization(
-                    piece, depth_radius=self.depth_radius, bias=self.bias,
-                    alpha=self.effective_alpha, beta=self.beta))
+            with _device_scope(devices, p, parts):
+                if training:  # same function, faster gradient (lrn_ops)
+                    outputs.append(lrn_ops.banded_lrn(
+                        piece, self._band(piece.shape[-1]), bias=self.bias,
+                        alpha=self.effective_alpha, beta=self.beta))
+                else:
+                    outputs.append(tf.nn.local_response_normalization(
+                        piece, depth_radius=self.depth_radius, bias=self.bias,
+                        alpha=self.effective_alpha, beta=self.beta))
         y = outputs[0] if parts == 1 else tf.concat(outputs, axis=-1)
         return tf.cast(y, self.compute_dtype)
 

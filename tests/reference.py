@@ -39,3 +39,26 @@ def grouped_conv2d(x, kernel, bias, groups, stride=1, pad=0):
     return np.concatenate([
         conv2d(x[..., g * cin:(g + 1) * cin], kernel[..., g * cout:(g + 1) * cout],
                bias[g * cout:(g + 1) * cout], stride, pad) for g in range(groups)], axis=-1)
+
+
+def lrn_gradient(a, upstream, n=5, k=2.0, alpha=1e-4, beta=0.75, groups=1):
+    """dL/da of §3.3's LRN for dL/db = `upstream`, by the chain rule written term by term:
+    db_i/da_j = [i == j] d_i^-beta - 2 alpha beta a_i a_j d_i^(-beta-1) [j in window(i)]."""
+    a = np.asarray(a, np.float64)
+    g = np.asarray(upstream, np.float64)
+    out = np.zeros_like(a)
+    size = a.shape[-1] // groups
+    for grp in range(groups):
+        block = a[..., grp * size:(grp + 1) * size]
+        gb = g[..., grp * size:(grp + 1) * size]
+        d = np.empty_like(block)
+        for i in range(size):
+            lo, hi = max(0, i - n // 2), min(size - 1, i + n // 2)
+            d[..., i] = k + alpha * (block[..., lo:hi + 1] ** 2).sum(-1)
+        for j in range(size):
+            total = gb[..., j] * d[..., j] ** -beta
+            for i in range(max(0, j - n // 2), min(size - 1, j + n // 2) + 1):
+                total = total - 2 * alpha * beta * gb[..., i] * block[..., i] * block[..., j] \
+                    * d[..., i] ** (-beta - 1)
+            out[..., grp * size + j] = total
+    return out

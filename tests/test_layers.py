@@ -145,3 +145,36 @@ def test_config_round_trip(layer):
     clone(x)
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(clone(x).numpy(), layer(x).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups, alpha_over_window", [(1, False), (2, False), (2, True)])
+def test_lrn_training_path_is_the_same_function_with_the_formulas_gradient(
+        groups, alpha_over_window):
+    from reference import lrn_gradient
+    rng = np.random.RandomState(9)
+    a = rng.uniform(-60, 60, (2, 3, 3, 16)).astype("float32")
+    upstream = rng.randn(*a.shape).astype("float32")
+    layer = LocalResponseNormalization(groups=groups, alpha_over_window=alpha_over_window,
+                                       bias=1.0 if alpha_over_window else 2.0)
+    n_alpha = dict(k=layer.bias, alpha=layer.alpha / 5 if alpha_over_window else layer.alpha)
+    x = tf.constant(a)
+    results = {}
+    for training in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * upstream)
+        results[training] = (y.numpy(), tape.gradient(loss, x).numpy())
+        np.testing.assert_allclose(results[training][0], lrn(a, groups=groups, **n_alpha),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(results[training][1],
+                                   lrn_gradient(a, upstream, groups=groups, **n_alpha),
+                                   rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-5, atol=1e-7)
+
+
+def test_lrn_on_more_devices_than_groups_keeps_the_window_whole():
+    a = np.random.RandomState(10).uniform(0, 40, (1, 2, 2, 8)).astype("float32")
+    placed = LocalResponseNormalization(groups=1, devices=["/CPU:0", "/CPU:0"])
+    for training in (False, True):
+        np.testing.assert_allclose(placed(a, training=training).numpy(), lrn(a), rtol=1e-5)

@@ -422,3 +422,25 @@ def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
     def failing(argv):
         load_trained_model(tmp_path / "absent.keras")
     assert run_command(failing, []) == 2
+
+
+def test_imagenet_classes_come_out_as_synsets_and_names(tmp_path):
+    """1000 ImageNet classes (as the paper preset has): labels are synset ids, names come
+    from the shipped table, in TFDS label order."""
+    from alexnet_tf import class_names
+    from export.saved_model import TrainedModel, export_saved_model
+    cfg = config.override(config.get_config("tiny"), ["model.num_classes=1000",
+                                                      "data.dataset=imagenet2012"])
+    model = build_alexnet(cfg.model)
+    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
+    table = class_names.for_classes(1000, cfg.data.dataset)
+    summary = export_saved_model(TrainedModel(model, cfg, stats, table), tmp_path / "m",
+                                 verify=False)
+    serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
+    out = serve(images=tf.constant(good_images()[:1]))
+    ids = out["top_k_class_ids"].numpy()[0]
+    labels = [b.decode() for b in out["top_k_labels"].numpy()[0]]
+    names = [b.decode() for b in out["top_k_names"].numpy()[0]]
+    assert len(ids) == 5
+    assert labels == [table.labels[i] for i in ids] and all(l.startswith("n") for l in labels)
+    assert names == [table.names[i] for i in ids]

@@ -72,14 +72,27 @@ def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDi
     except OSError as e:
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
     if paths.config.exists():
-        saved = json.loads(paths.config.read_text())
-        if saved != json.loads(json.dumps(dataclasses.asdict(cfg))):
+        saved = dict(_leaves(json.loads(paths.config.read_text())))
+        wanted = dict(_leaves(json.loads(json.dumps(dataclasses.asdict(cfg)))))
+        changed = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+        if changed:
+            shown = ", ".join(f"{k} (saved {saved.get(k, 'absent')!r}, now "
+                              f"{wanted.get(k, 'absent')!r})" for k in changed[:4])
             raise WorkDirError(
-                f"{paths.root} holds a run with a different configuration; resume it with the "
-                f"same preset and overrides, or choose a new --workdir")
+                f"{paths.root} holds a run with a different configuration: {shown}"
+                f"{' ...' if len(changed) > 4 else ''}; resume it with the same preset and "
+                f"overrides, or choose a new --workdir")
     else:
         checkpointing.save_config(cfg, paths.root)
     return paths
+
+
+def _leaves(tree, prefix=""):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 class Trainer:

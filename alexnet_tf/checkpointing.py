@@ -22,7 +22,6 @@ moves unchanged between the single-device, `towers` and replicated modes.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -211,18 +210,15 @@ def _model_from_checkpoint(prefixes, cfg):
     raise CheckpointError("could not read a checkpoint:\n  " + "\n  ".join(problems))
 
 
-@dataclasses.dataclass
 class WorkDir:
-    """Paths inside a work directory."""
-    root: pathlib.Path
+    """Paths inside a work directory (see the module docstring)."""
 
-    def __post_init__(self):
-        self.root = pathlib.Path(self.root)
-
-    def __getattr__(self, name):
-        files = {"config": CONFIG_FILE, "checkpoints": CHECKPOINT_DIR, "model": MODEL_FILE,
-                 "history": HISTORY_FILE, "tensorboard": TENSORBOARD_DIR,
-                 "statistics": STATISTICS_FILE, "class_names": CLASS_NAMES_FILE}
-        if name in files:
-            return self.root / files[name]
-        raise AttributeError(name)
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.config = self.root / CONFIG_FILE
+        self.checkpoints = self.root / CHECKPOINT_DIR
+        self.model = self.root / MODEL_FILE
+        self.history = self.root / HISTORY_FILE
+        self.tensorboard = self.root / TENSORBOARD_DIR
+        self.statistics = self.root / STATISTICS_FILE
+        self.class_names = self.root / CLASS_NAMES_FILE

@@ -27,7 +27,8 @@ class TrainStep:
 
     def __init__(self, model, optimizer, distribution: Distribution, *, global_batch_size,
                  totals: metrics.RunningTotals, global_step: tf.Variable,
-                 step_in_epoch: tf.Variable, xla=False, nan_at_step=None):
+                 step_in_epoch: tf.Variable, skipped_files: tf.Variable, xla=False,
+                 nan_at_step=None):
         self.model = model
         self.optimizer = optimizer
         self.distribution = distribution
@@ -36,6 +37,7 @@ class TrainStep:
         self.totals = totals
         self.global_step = global_step
         self.step_in_epoch = step_in_epoch
+        self.skipped_files = skipped_files
         self.nan_at_step = nan_at_step
         self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self._gradients = tf.function(self._loss_and_gradients, jit_compile=True) if xla \
@@ -70,7 +72,12 @@ class TrainStep:
     def _run(self, iterator, steps):
         nonfinite = tf.constant(0.0)
         for _ in tf.range(steps):
-            images, labels = next(iterator)[:2]
+            batch = next(iterator)
+            images, labels = batch[0], batch[1]
+            if len(batch) > 2:  # the pipeline's count of unreadable files skipped this epoch
+                local = self.strategy.experimental_local_results(batch[2])
+                self.skipped_files.assign(tf.maximum(
+                    self.skipped_files, tf.reduce_max(tf.cast(tf.stack(local), tf.int64))))
             per_replica = self.strategy.run(self._replica_step, args=(images, labels))
             sums = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                     for key, value in per_replica.items()}

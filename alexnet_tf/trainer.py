@@ -145,6 +145,8 @@ class Trainer:
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="step_in_epoch")
+            self.skipped_files = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name="skipped_files")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.history_json = tf.Variable("[]", dtype=tf.string, trainable=False, name="history")
         self.schedule = PlateauSchedule.from_train_config(cfg.train)
@@ -158,10 +160,12 @@ class Trainer:
             schedule=self.schedule,
             state={"global_step": self.global_step, "epoch": self.epoch,
                    "step_in_epoch": self.step_in_epoch, "history": self.history_json,
+                   "skipped_files": self.skipped_files,
                    **self.totals.totals})
         self.train_step = TrainStep(
             self.model, self.optimizer, self.distribution, global_batch_size=self.global_batch,
             totals=self.totals, global_step=self.global_step, step_in_epoch=self.step_in_epoch,
+            skipped_files=self.skipped_files,
             xla=self.options.xla, nan_at_step=self.options.nan_at_step)
         self.eval_step = EvalStep(self.model)
 

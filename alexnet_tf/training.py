@@ -101,6 +101,7 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     first = int(trainer.step_in_epoch.numpy())
     if first == 0:
         trainer.totals.reset()
+        trainer.skipped_files.assign(0)
     iterator = iter(trainer.train_dataset(epoch, first))
     bar = ProgressBar(trainer.steps_per_epoch, title=f"epoch {epoch + 1}/{cfg.train.epochs}",
                       enabled=options.progress and trainer.distribution.is_chief)
@@ -147,6 +148,7 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     row = {"epoch": epoch + 1, "global_step": int(trainer.global_step.numpy()),
            "learning_rate": learning_rate, "seconds": seconds,
            "images_per_second": images / max(seconds, 1e-9),
+           "skipped_files": int(trainer.skipped_files.numpy()),
            **{f"train_{k}": v for k, v in train.items()},
            **{f"validation_{k}": v for k, v in validation.items()}}
     trainer.history_json.assign(json.dumps(trainer.history + [row]))
@@ -169,8 +171,11 @@ def _epoch_line(row) -> str:
         text += (f" | validation loss {row['validation_loss']:.4f}, top-1 error "
                  f"{100 * row['validation_top1_error']:.2f}%, top-5 error "
                  f"{100 * row['validation_top5_error']:.2f}%")
-    return text + (f" | lr {row['learning_rate']:g}, {row['images_per_second']:,.0f} img/s, "
-                   f"{format_duration(row['seconds'])}")
+    text += (f" | lr {row['learning_rate']:g}, {row['images_per_second']:,.0f} img/s, "
+             f"{format_duration(row['seconds'])}")
+    if row.get("skipped_files"):
+        text += f" | {row['skipped_files']} unreadable files skipped"
+    return text
 
 
 def _nonfinite_message(trainer: Trainer, global_step: int, count: int) -> str:

@@ -28,8 +28,10 @@ class PipelineData:
         self.validation_examples = int(self.info.num_examples["validation"])
 
     def train(self, *, seed: int, epoch: int, batch_size: int, shard=None) -> tf.data.Dataset:
+        """(images, labels, files skipped so far this epoch) batches."""
         return self._pipeline.build_dataset(self.cfg, "train", training=True, seed=seed,
-                                            epoch=epoch, batch_size=batch_size, shard=shard)
+                                            epoch=epoch, batch_size=batch_size, shard=shard,
+                                            report_skipped=True)
 
     def validation(self, *, batch_size: int, ten_crop: bool = False) -> tf.data.Dataset:
         return self._pipeline.build_dataset(self.cfg, "validation", training=False,

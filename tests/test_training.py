@@ -225,3 +225,26 @@ def test_config_flags_and_set_overrides_reach_the_config():
     cfg = train.build_config(flag_values, overrides)
     assert (cfg.name, cfg.train.momentum, cfg.train.epochs) == ("tiny", 0.5, 7)
     assert (cfg.train.learning_rate, cfg.model.lrn.groups) == (0.02, 1)
+
+
+def test_unreadable_files_are_skipped_and_counted_in_the_history(tmp_path):
+    """An image folder with one corrupt file: training goes on, the epoch reports it."""
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    for split, per_class in (("train", 6), ("val", 2)):
+        for label in ("a", "b"):
+            folder = tmp_path / "data" / split / label
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.randint(0, 256, (80, 90, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    (tmp_path / "data" / "train" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    cfg = config.override(config.get_config("tiny"), [
+        "data.dataset=folder", f"data.data_dir={tmp_path / 'data'}", "model.num_classes=2",
+        "train.batch_size=4", "train.epochs=1"])
+    lines = []
+    summary = train_and_evaluate(cfg, tmp_path / "run", _quiet(), log=lines.append)
+    assert summary["status"] == "completed"
+    assert summary["history"][0]["skipped_files"] == 1
+    assert summary["history"][0]["validation_images"] == 4
+    assert any("1 unreadable files skipped" in line for line in lines)

@@ -248,3 +248,16 @@ def test_unreadable_files_are_skipped_and_counted_in_the_history(tmp_path):
     assert summary["history"][0]["skipped_files"] == 1
     assert summary["history"][0]["validation_images"] == 4
     assert any("1 unreadable files skipped" in line for line in lines)
+
+
+def test_the_plateau_schedule_drives_the_optimizer_at_most_three_times(tmp_path):
+    """min_delta=1 makes every epoch after the first a plateau: with patience 1 the rate is
+    divided by 10 after epochs 2, 3 and 4, then stays (§5: reduced three times)."""
+    cfg = _tiny("train.epochs=6", "train.plateau_patience=1", "train.plateau_min_delta=1.0")
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(), data=RandomImages(),
+                                 log=lambda *a: None)
+    rates = [row["learning_rate"] for row in summary["history"]]
+    np.testing.assert_allclose(rates, [1e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-5], rtol=1e-9)
+    reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints" / "ckpt-24"))
+    key = [k for k in reader.get_variable_to_shape_map() if "optimizer/learning_rate" in k][0]
+    assert reader.get_tensor(key) == pytest.approx(1e-5, rel=1e-6)  # what SGD actually used

@@ -187,7 +187,8 @@ def test_eval_preprocess_is_centre_crop_minus_mean_times_scale():
     stats = random_statistics()
     image = RNG.integers(0, 256, (R, R, 3), dtype=np.uint8)
     c = (R - S) // 2
-    expected = 0.25 * (image[c:c + S, c:c + S].astype(np.float64) - stats.mean_image[c:c + S, c:c + S])
+    window = (slice(c, c + S), slice(c, c + S))
+    expected = 0.25 * (image[window].astype(np.float64) - stats.mean_image[window])
     np.testing.assert_allclose(preprocessing.eval_preprocess(image, cfg, stats), expected,
                                rtol=1e-5, atol=1e-3)
     channel = config.override(cfg, ["data.mean=channel"])

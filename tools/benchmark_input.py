@@ -110,7 +110,7 @@ def minimal_pipeline(folder: pathlib.Path, cfg, batch_size):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
         image = preprocessing.resize_and_center_crop(image, size)
         seed = tf.stack([i, tf.constant(0, tf.int64)])
-        return tf.cast(preprocessing.random_crop_and_flip(image, crop, seed), tf.float32)
+        return tf.cast(preprocessing.random_crop_and_flip(image, crop, seed), tf.float32), i
 
     dataset = tf.data.Dataset.from_tensor_slices(files).enumerate()
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(
@@ -132,7 +132,7 @@ def measure(dataset, seconds, one_core):
         if start is None:
             start = time.perf_counter()
             continue
-        images += int(tf.shape(batch[0])[0])
+        images += int(tf.shape(tf.nest.flatten(batch)[0])[0])
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             return images / elapsed

@@ -59,24 +59,37 @@ def _wait_for_checkpoint(process, workdir, predicate, timeout=300):
     pytest.fail("no checkpoint appeared in time")
 
 
+MIRRORED = ("--strategy=mirrored", "--cpu_devices=2")
+_UNINTERRUPTED = {}
+
+
+def _uninterrupted(tmp_path_factory, *extra):
+    if extra not in _UNINTERRUPTED:
+        workdir = tmp_path_factory.mktemp("uninterrupted")
+        code, out, err = _finish(_start(workdir, *extra))
+        assert code == 0, err[-3000:]
+        _UNINTERRUPTED[extra] = _sha(out)
+    return _UNINTERRUPTED[extra]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("uninterrupted")
-    code, out, err = _finish(_start(workdir))
-    assert code == 0, err[-3000:]
-    return _sha(out)
+    return _uninterrupted(tmp_path_factory)
 
 
-def test_sigkill_mid_epoch_then_restart_is_bitwise_equal(tmp_path, uninterrupted):
-    process = _start(tmp_path)
+@pytest.mark.parametrize("extra", [(), MIRRORED], ids=["single", "mirrored"])
+def test_sigkill_mid_epoch_then_restart_is_bitwise_equal(tmp_path, tmp_path_factory, extra):
+    """Also under MirroredStrategy on two logical CPUs (observed, with op determinism)."""
+    expected = _uninterrupted(tmp_path_factory, *extra)
+    process = _start(tmp_path, *extra)
     step = _wait_for_checkpoint(process, tmp_path, lambda s: 40 <= s <= 120)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    code, out, err = _finish(_start(tmp_path))
+    code, out, err = _finish(_start(tmp_path, *extra))
     assert code == 0, err[-3000:]
     assert "resumed from" in out and f"of {STEPS_PER_EPOCH}" in out
-    assert _sha(out) == uninterrupted, f"killed after checkpoint {step}"
+    assert _sha(out) == expected, f"killed after checkpoint {step}"
 
 
 def test_sigterm_saves_exits_42_and_the_restart_is_bitwise_equal(tmp_path, uninterrupted):

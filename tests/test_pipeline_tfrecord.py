@@ -130,3 +130,22 @@ def test_interrupted_writer_resumes_without_rewriting(folder, tmp_path, monkeypa
                                                 "skipped": 4}
     assert {name: os.stat(tmp_path / name).st_mtime_ns for name in written} == mtimes
     assert input_pipeline.dataset_info(records_config(tmp_path)).num_examples["train"] == 18
+
+
+def test_compute_statistics_tool_writes_beside_the_data(folder, tmp_path):
+    root, colours, _ = folder
+    out = tmp_path / "stats.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.compute_statistics", "--preset=digits", "--dataset=folder",
+         f"--data_dir={root}", f"--set=data.resize_size={R}", f"--set=model.image_size={S}",
+         f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "18 images" in result.stdout
+    stats = DatasetStatistics.load(out)
+    np.testing.assert_allclose(stats.mean_rgb, np.mean([colours[i] for i in range(18)], 0),
+                               atol=1e-3)
+    missing = subprocess.run(
+        [sys.executable, "-m", "tools.compute_statistics", "--dataset=folder",
+         f"--data_dir={tmp_path / 'nowhere'}"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -160,8 +160,9 @@ def run(sources, *, workdir, images=600, batch_size=128, seconds=10.0, all_cores
     folder_cfg = config.override(paper, ["data.dataset=folder", f"data.data_dir={folder}",
                                          f"model.num_classes={CLASSES}"])
     configs = {"folder": folder_cfg, "digits": config.get_config("digits")}
-    if "tfrecord" in sources or "imagenet2012" in sources:
-        stats, _ = input_pipeline.compute_and_save_statistics(folder_cfg, progress=False)
+    if {"folder", "tfrecord", "imagenet2012"} & set(sources) and not (
+            folder / f"statistics_{paper.data.resize_size}.npz").is_file():
+        input_pipeline.compute_and_save_statistics(folder_cfg, progress=False)
     if "tfrecord" in sources:
         records = workdir / "tfrecord"
         if not (records / "dataset.json").is_file():

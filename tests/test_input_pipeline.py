@@ -173,3 +173,32 @@ def test_missing_sources_and_statistics_are_clear_errors(tmp_path, folder):
         input_pipeline.build_dataset(folder_config(root), "train", training=True)
     with pytest.raises(SourceError, match="unknown split"):
         input_pipeline.build_dataset(DIGITS, "test", training=False)
+
+
+def test_skipping_pipeline_checkpoints_and_survives_a_vanished_file(tmp_path):
+    root, _, _ = pipeline_data.make_image_folder(tmp_path / "data", R)
+    cfg = folder_config(root, "data.mean=channel")
+    from alexnet_tf.statistics import DatasetStatistics
+    stats = DatasetStatistics.per_channel([0, 0, 0], size=R)
+
+    def make():
+        return input_pipeline.build_dataset(cfg, "validation", training=False, batch_size=2,
+                                            report_skipped=True, statistics=stats)
+
+    full = [(x.numpy(), y.numpy(), int(s)) for x, y, s in make()]
+    iterator = iter(make())
+    next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).write(str(tmp_path / "it"))
+    restored = iter(make())
+    tf.train.Checkpoint(iterator=restored).read(path).assert_consumed()
+    rest = [(x.numpy(), y.numpy(), int(s)) for x, y, s in restored]
+    assert len(rest) == len(full) - 1
+    for (xa, ya, sa), (xb, yb, sb) in zip(full[1:], rest):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+        assert sa == sb
+    # A file listed but gone when read is skipped and counted like a corrupt one.
+    dataset = make()
+    (root / "val" / "dog" / "e_rgba.png").unlink()
+    batches = list(dataset)
+    assert sum(len(b[1]) for b in batches) == 5 and int(batches[-1][2]) == 5

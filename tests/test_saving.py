@@ -6,10 +6,12 @@ import textwrap
 
 import numpy as np
 
+import alexnet_tf
 from alexnet_tf import config
 from alexnet_tf.model import build_alexnet
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The checkout (or Bazel runfiles tree) the package under test comes from.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(alexnet_tf.__file__)))
 
 
 def test_keras_file_loads_in_a_fresh_process_with_safe_mode(tmp_path):
@@ -27,7 +29,8 @@ def test_keras_file_loads_in_a_fresh_process_with_safe_mode(tmp_path):
         np.save({str(tmp_path / "y.npy")!r}, model(x, training=False).numpy())
         print(sorted({{type(l).__name__ for l in model.layers}}))
     """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=env, cwd=str(tmp_path), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -27,6 +27,8 @@ from absl import app, flags
 
 TRAIN_GFLOP_PER_IMAGE = 4.1      # PAPER.md: a training step is ~3x the forward pass
 INFER_GFLOP_PER_IMAGE = 1.45     # PAPER.md: 724,406,816 multiply-adds forward
+FC_WEIGHTS = 9216 * 4096 + 4096 * 4096 + 4096 * 1000   # fc6-fc8 kernels (PAPER.md)
+CONV_GFLOP_PER_IMAGE = INFER_GFLOP_PER_IMAGE - 2 * FC_WEIGHTS / 1e9  # conv1-conv5
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", "benchmark.json", "Where to write the JSON table.")
@@ -214,6 +216,43 @@ def child_infer(batch, steps, **_):
             "latency_ms_p90": 1000 * _p90(times)}
 
 
+def child_latency_parts(steps, **_):
+    """Batch-1 latency split at pool5: conv1-pool5 and fc6-fc8 timed apart, with the
+    memory bandwidth that bounds fc6-fc8 (their kernels are read once per image)."""
+    import keras
+    import tensorflow as tf
+    _, model = _paper_model()
+    convs = keras.Model(model.input, model.get_layer("pool5").output)
+    head = [model.get_layer(n) for n in ("flatten", "fc6", "dropout6", "fc7", "dropout7",
+                                         "fc8")]
+
+    def fcs(x):
+        for layer in head:
+            x = layer(x, training=False) if "dropout" in layer.name else layer(x)
+        return x
+
+    image = tf.random.normal((1, 227, 227, 3))
+    pooled = tf.random.normal((1, 6, 6, 256))
+    f_convs = tf.function(lambda x: convs(x, training=False))
+    f_fcs = tf.function(fcs)
+    conv_ms = statistics.median(_timed(lambda: f_convs(image).numpy(), steps, warmup=5))
+    fc_ms = statistics.median(_timed(lambda: f_fcs(pooled).numpy(), steps, warmup=5))
+    # A read of as many bytes as fc6-fc8's kernels, in a buffer of their size.
+    stream = tf.random.normal((FC_WEIGHTS,))
+    f_read = tf.function(lambda x: tf.reduce_sum(x))
+    read_s = statistics.median(_timed(lambda: f_read(stream).numpy(), steps, warmup=5))
+    return {"conv_ms": 1000 * conv_ms, "fc_ms": 1000 * fc_ms,
+            "bandwidth_gb_per_s": 4 * FC_WEIGHTS / read_s / 1e9}
+
+
+def child_runtime(**_):
+    """Imports only (TensorFlow, Keras, the package): the runtime's share of peak memory."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+    from alexnet_tf import model  # noqa: F401
+    return {}
+
+
 def child_served(batch, steps, workdir, **_):
     """The exported `serving_default` signature through the TF1 loader, XLA disabled."""
     import numpy as np
@@ -289,10 +328,18 @@ def _peer(python, script, mode, batch, steps):
     return float(out.strip().splitlines()[-1].split()[-1]), peak / 1e9
 
 
-def _peer_latency(python, script, runs):
-    """Batch-1 latency from outside: one timed step per process, repeated."""
-    times = [1000.0 / _peer(python, script, "infer", 1, 1)[0] for _ in range(runs)]
+def _peer_latency(python, script, runs, calls=20):
+    """Batch-1 latency from outside, in steady state: each process times `calls` calls
+    after its warm-up call, giving their mean; the median and p90 are over processes."""
+    times = [1000.0 / _peer(python, script, "infer", 1, calls)[0] for _ in range(runs)]
     return {"latency_ms_median": statistics.median(times), "latency_ms_p90": _p90(times)}
+
+
+def _median_peak(run, first, repeats):
+    """Peak RSS is not repeatable to better than ~0.2 GB (the executor's op order moves
+    it): the median over `repeats` processes, counting the row's own run as the first."""
+    peaks = [first] + [run() for _ in range(repeats - 1)]
+    return {"peak_rss_gb": statistics.median(peaks), "peaks_gb": peaks}
 
 
 def _torch_python():
@@ -329,6 +376,8 @@ def measure(quick: bool, only=()) -> dict:
         ours("train_b64_plain_tf_step", "plain_train", 64)
         ours("infer_b64_keras", "infer", 64)
         ours("latency_b1_keras", "infer", 1, n=10 if quick else 50)
+        ours("latency_b1_parts", "latency_parts", 1, n=10 if quick else 50)
+        ours("runtime_import", "runtime", 0)
         ours("serving_b64", "served", 64, n=3 if quick else 5)
         ours("serving_latency_b1", "served", 1, n=10 if quick else 50)
 
@@ -347,7 +396,22 @@ def measure(quick: bool, only=()) -> dict:
                     rows[name] = {"images_per_second": rate, "peak_rss_gb": peak}
             if wanted(f"{peer}_latency_b1"):
                 print(f"measuring {peer}_latency_b1 ...", flush=True)
-                rows[f"{peer}_latency_b1"] = _peer_latency(python, script, 5 if quick else 11)
+                rows[f"{peer}_latency_b1"] = _peer_latency(python, script, 3 if quick else 7,
+                                                           calls=5 if quick else 20)
+        if torch_python and wanted("torch_runtime_import"):
+            _, peak = _run([torch_python, "-c", "import torch"])
+            rows["torch_runtime_import"] = {"peak_rss_gb": peak / 1e9}
+        repeats = 1 if quick else 3
+        if "train_b128_command_synthetic" in rows and wanted("memory_b128_command"):
+            print("measuring memory_b128_command (repeats) ...", flush=True)
+            rows["memory_b128_command"] = _median_peak(
+                lambda: _ours("command_synthetic", 128, 3, scratch)["peak_rss_gb"],
+                rows["train_b128_command_synthetic"]["peak_rss_gb"], repeats)
+        if "torch_train_b128" in rows and wanted("memory_b128_torch"):
+            print("measuring memory_b128_torch (repeats) ...", flush=True)
+            rows["memory_b128_torch"] = _median_peak(
+                lambda: _peer(torch_python, peers_dir / "torch_alexnet.py", "train", 128, 3)[1],
+                rows["torch_train_b128"]["peak_rss_gb"], repeats)
     return rows
 
 
@@ -384,10 +448,20 @@ def derived(rows: dict) -> dict:
         b = rows.get(theirs, {}).get("latency_ms_median")
         if a and b:
             out[f"{ours}_vs_{theirs}"] = a / b
-    a = rows.get("train_b128_command_synthetic", {}).get("peak_rss_gb")
-    b = rows.get("torch_train_b128", {}).get("peak_rss_gb")
+    a = rows.get("memory_b128_command", rows.get("train_b128_command_synthetic", {}))
+    b = rows.get("memory_b128_torch", rows.get("torch_train_b128", {}))
+    if a.get("peak_rss_gb") and b.get("peak_rss_gb"):
+        out["peak_rss_b128_vs_torch"] = a["peak_rss_gb"] / b["peak_rss_gb"]
+    a = rows.get("runtime_import", {}).get("peak_rss_gb")
+    b = rows.get("torch_runtime_import", {}).get("peak_rss_gb")
     if a and b:
-        out["peak_rss_b128_vs_torch"] = a / b
+        out["runtime_import_rss_minus_torch_gb"] = a - b
+    parts = rows.get("latency_b1_parts", {})
+    if parts and ceiling:
+        out["latency_b1_conv_floor_ms"] = 1000 * CONV_GFLOP_PER_IMAGE / ceiling
+        out["latency_b1_fc_floor_ms"] = 1000 * 4 * FC_WEIGHTS / 1e9 / parts["bandwidth_gb_per_s"]
+        out["latency_b1_conv_fraction_of_ceiling"] = (
+            CONV_GFLOP_PER_IMAGE / (parts["conv_ms"] / 1000) / ceiling)
     return out
 
 
@@ -404,8 +478,13 @@ def table(rows: dict, ratios: dict) -> str:
                      f"{cell('latency_ms_median', '11.1f')} {cell('latency_ms_p90', '11.1f')} "
                      f"{cell('peak_rss_gb', '11.2f')} "
                      f"{format(gflops, '8.1f') if gflops else '-':>8s}")
+    parts = rows.get("latency_b1_parts")
+    if parts:
+        lines.append(f"batch-1 latency apart: conv1-pool5 {parts['conv_ms']:.1f} ms, fc6-fc8 "
+                     f"{parts['fc_ms']:.1f} ms; memory read {parts['bandwidth_gb_per_s']:.1f} GB/s")
     lines.append("")
-    lines += [f"{k:60s} {v:8.2f}" for k, v in ratios.items() if "_vs_" in k or "rss" in k]
+    lines += [f"{k:60s} {v:8.2f}" for k, v in ratios.items()
+              if "_vs_" in k or "rss" in k or "floor" in k or "latency_b1_conv" in k]
     return "\n".join(lines)
 
 

@@ -60,6 +60,12 @@ def _timed(run, steps, warmup=2):
     return times
 
 
+def _throughput(batch, times):
+    """Images/s over all timed steps (total images / total time), as the training
+    command's own figure and the peers' scripts compute it; not the median step."""
+    return batch * len(times) / sum(times)
+
+
 def child_matmul_ceiling(**_):
     import tensorflow as tf
     n = 4096
@@ -96,7 +102,7 @@ def child_bare_train(batch, steps, **_):
         return loss
 
     times = _timed(lambda: step(images, labels).numpy(), steps)
-    return {"images_per_second": batch / statistics.median(times)}
+    return {"images_per_second": _throughput(batch, times)}
 
 
 def child_plain_train(batch, steps, **_):
@@ -150,15 +156,18 @@ def child_plain_train(batch, steps, **_):
         return loss
 
     times = _timed(lambda: step(images, labels).numpy(), steps)
-    return {"images_per_second": batch / statistics.median(times)}
+    return {"images_per_second": _throughput(batch, times)}
 
 
 def _train_command(batch, steps, workdir, extra):
     """`python -m alexnet_tf.train` itself (progress bar, metrics, checkpoints on)."""
     from alexnet_tf import config, training
     cfg = config.override(config.get_config("paper"), [f"train.batch_size={batch}", *extra])
-    warmup = 2
-    options = training.RunOptions(max_steps=warmup + steps, steps_per_call=1,
+    # As a user runs it: the command's default steps per call; its first call (tracing)
+    # is left out of its own images/s, so it is the warm-up here.
+    per_call = training.RunOptions.steps_per_call
+    steps = max(per_call, steps - steps % per_call)
+    options = training.RunOptions(max_steps=per_call + steps, steps_per_call=per_call,
                                   checkpoint_every_steps=10_000, progress=True,
                                   synthetic_data=not extra)
     summary = training.train_and_evaluate(cfg, workdir, options)
@@ -173,7 +182,7 @@ def child_command_tfrecord(batch, steps, workdir, **_):
     """As `command_synthetic`, reading JPEG records through the input pipeline. The
     records hold 4 classes, so fc8 has 4 outputs here (0.6% of the step's FLOPs)."""
     records = _ensure_tfrecords(pathlib.Path(workdir).parent / "records",
-                                count=(steps + 4) * batch)  # one epoch: no evaluation
+                                count=(steps + 14) * batch)  # one epoch: no evaluation
     return _train_command(batch, steps, workdir, ["data.dataset=tfrecord",
                                                   f"data.data_dir={records}",
                                                   "model.num_classes=4"])
@@ -211,7 +220,7 @@ def child_infer(batch, steps, **_):
     images = tf.random.normal((batch, 227, 227, 3))
     f = tf.function(lambda x: model(x, training=False))
     times = _timed(lambda: f(images).numpy(), steps)
-    return {"images_per_second": batch / statistics.median(times),
+    return {"images_per_second": _throughput(batch, times),
             "latency_ms_median": 1000 * statistics.median(times),
             "latency_ms_p90": 1000 * _p90(times)}
 
@@ -274,7 +283,7 @@ def child_served(batch, steps, workdir, **_):
     feed = {"images": np.array([jpeg] * batch, dtype=object)}
     times = _timed(lambda: servable.run("serving_default", feed), steps)
     servable.close()
-    return {"images_per_second": batch / statistics.median(times),
+    return {"images_per_second": _throughput(batch, times),
             "latency_ms_median": 1000 * statistics.median(times),
             "latency_ms_p90": 1000 * _p90(times)}
 
@@ -314,8 +323,10 @@ def _run(cmd, cwd=REPO):
 
 
 def _ours(name, batch, steps, scratch):
+    # A fresh work dir per process: the training command resumes from one it finds.
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}_{batch}_", dir=scratch))
     cmd = [sys.executable, "-m", "tools.benchmark", f"--child={name}", f"--batch={batch}",
-           f"--steps={steps}", f"--workdir={scratch / f'{name}_{batch}'}"]
+           f"--steps={steps}", f"--workdir={workdir}"]
     out, peak = _run(cmd)
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_gb"] = peak / 1e9
@@ -326,6 +337,11 @@ def _peer(python, script, mode, batch, steps):
     out, peak = _run([python, str(script), "--mode", mode, "--batch", str(batch),
                       "--steps", str(steps)])
     return float(out.strip().splitlines()[-1].split()[-1]), peak / 1e9
+
+
+def _peer_row(python, script, mode, batch, steps):
+    rate, peak = _peer(python, script, mode, batch, steps)
+    return {"images_per_second": rate, "peak_rss_gb": peak}
 
 
 def _peer_latency(python, script, runs, calls=20):
@@ -365,24 +381,45 @@ def measure(quick: bool, only=()) -> dict:
                 print(f"measuring {name} ...", flush=True)
                 rows[name] = _ours(child, batch, n, scratch)
 
+        torch_python = _torch_python()
+        torch_script = peers_dir / "torch_alexnet.py"
+        has_torch = bool(torch_python) and torch_script.exists()
+
         ours("matmul_ceiling", "matmul_ceiling", 0)
-        # The real-vs-synthetic pair is compared within 5%: 10 steps were too few to
-        # tell them apart from run-to-run drift (0.77-1.09 seen); 20 each.
-        ours("train_b64_command_tfrecord", "command_tfrecord", 64, n=2 * steps)
-        for batch in (64, 128):
-            ours(f"train_b{batch}_command_synthetic", "command_synthetic", batch,
-                 n=2 * steps if batch == 64 else steps)
-            ours(f"train_b{batch}_bare_step", "bare_train", batch)
-        ours("train_b64_plain_tf_step", "plain_train", 64)
-        ours("infer_b64_keras", "infer", 64)
+        # The rows the goals compare are run in rounds, interleaved, ours and PyTorch's
+        # alike; each keeps its fastest process (as `timeit` does: on a shared VM,
+        # interference only ever slows a run; 37-46 img/s seen for one row in one hour).
+        # The real-vs-synthetic pair runs 20 steps: 10 could not tell them apart.
+        key = [("train_b64_command_tfrecord",
+                lambda: _ours("command_tfrecord", 64, 2 * steps, scratch)),
+               ("train_b64_command_synthetic",
+                lambda: _ours("command_synthetic", 64, 2 * steps, scratch)),
+               ("train_b64_bare_step", lambda: _ours("bare_train", 64, steps, scratch)),
+               ("train_b64_plain_tf_step", lambda: _ours("plain_train", 64, steps, scratch)),
+               ("infer_b64_keras", lambda: _ours("infer", 64, steps, scratch))]
+        if has_torch:
+            key += [(f"torch_{mode}_b64",
+                     lambda mode=mode: _peer_row(torch_python, torch_script, mode, 64, steps))
+                    for mode in ("train", "infer")]
+        for round_ in range(1 if quick else 3):
+            for name, run in key:
+                if wanted(name):
+                    print(f"measuring {name} (round {round_ + 1}) ...", flush=True)
+                    row = run()
+                    best = rows.setdefault(name, dict(row, runs_images_per_second=[]))
+                    best["runs_images_per_second"].append(row["images_per_second"])
+                    if row["images_per_second"] > best["images_per_second"]:
+                        rows[name] = dict(row, runs_images_per_second=best[
+                            "runs_images_per_second"])
+        ours("train_b128_command_synthetic", "command_synthetic", 128)
+        ours("train_b128_bare_step", "bare_train", 128)
         ours("latency_b1_keras", "infer", 1, n=10 if quick else 50)
         ours("latency_b1_parts", "latency_parts", 1, n=10 if quick else 50)
         ours("runtime_import", "runtime", 0)
         ours("serving_b64", "served", 64, n=3 if quick else 5)
         ours("serving_latency_b1", "served", 1, n=10 if quick else 50)
 
-        torch_python = _torch_python()
-        peers = [("torch", torch_python, peers_dir / "torch_alexnet.py"),
+        peers = [("torch", torch_python, torch_script),
                  ("keras_naive", sys.executable, peers_dir / "keras_naive_alexnet.py")]
         for peer, python, script in peers:
             if not python or not script.exists():
@@ -390,7 +427,7 @@ def measure(quick: bool, only=()) -> dict:
                 continue
             for mode, batch in (("train", 64), ("train", 128), ("infer", 64)):
                 name = f"{peer}_{mode}_b{batch}"
-                if wanted(name):
+                if wanted(name) and name not in rows:
                     print(f"measuring {name} ...", flush=True)
                     rate, peak = _peer(python, script, mode, batch, steps)
                     rows[name] = {"images_per_second": rate, "peak_rss_gb": peak}

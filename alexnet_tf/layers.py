@@ -95,6 +95,13 @@ class GroupedConv2D(keras.layers.Layer):
         group_inputs = tf.split(inputs, self.groups, axis=-1) if self.groups > 1 else [inputs]
         kernels = tf.split(kernel, chunks, axis=-1) if chunks > 1 else [kernel]
         biases = tf.split(bias, chunks) if (chunks > 1 and bias is not None) else [bias]
+        if chunks > 1 and not self.devices:
+            y = tf.concat([tf.nn.conv2d(group_inputs[c], kernels[c], strides=self.strides,
+                                        padding=self.padding.upper()) for c in range(chunks)],
+                          axis=-1)
+            if bias is not None:
+                y = tf.nn.bias_add(y, bias)
+            return self.activation(y)
         outputs = []
         for c in range(chunks):
             with _device_scope(self.devices, c, chunks):
@@ -178,14 +185,21 @@ class LocalResponseNormalization(keras.layers.Layer):
             devices = None
         return self.groups, devices
 
-    def _band(self, channels):
-        if channels not in self._bands:  # NumPy: a tensor would be tied to one graph
-            self._bands[channels] = lrn_ops.band_matrix(channels, self.depth_radius)
-        return self._bands[channels]
+    def _band(self, channels, groups=1):
+        key = (channels, groups)
+        if key not in self._bands:  # NumPy: a tensor would be tied to one graph
+            self._bands[key] = lrn_ops.band_matrix(channels, self.depth_radius, groups)
+        return self._bands[key]
 
     def call(self, inputs, training=None):
         x = tf.cast(inputs, tf.float32)
         parts, devices = self._pieces()
+        if training and not devices:
+            # One product with a block-diagonal band: the same windows as one piece per
+            # group, without the split and concat copies (kept for the backward pass).
+            y = lrn_ops.banded_lrn(x, self._band(x.shape[-1], parts), bias=self.bias,
+                                   alpha=self.effective_alpha, beta=self.beta)
+            return tf.cast(y, self.compute_dtype)
         pieces = tf.split(x, parts, axis=-1) if parts > 1 else [x]
         outputs = []
         for p, piece in enumerate(pieces):

@@ -78,6 +78,14 @@ def save_portable_model(model: keras.Model, cfg, path):
     return portable
 
 
+def _flat_chunks(variable, size=1 << 22):
+    """The variable's values in C order, `size` elements at a time: hashing a whole
+    `.numpy()` copy (and its bytes) of fc6 made the training command's peak memory."""
+    flat = tf.reshape(tf.convert_to_tensor(variable), [-1])
+    for start in range(0, int(flat.shape[0]), size):
+        yield np.ascontiguousarray(flat[start:start + size].numpy())
+
+
 def weights_fingerprint(model: keras.Model) -> str:
     """sha256 of every weight's bytes in key order: equal iff the weights are bitwise equal.
     (Dropout RNG states are left out: a .keras file does not store them.)"""
@@ -86,5 +94,6 @@ def weights_fingerprint(model: keras.Model) -> str:
         if key.endswith("seed_generator_state"):
             continue
         digest.update(key.encode())
-        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+        for chunk in _flat_chunks(variable):
+            digest.update(chunk.tobytes())
     return digest.hexdigest()

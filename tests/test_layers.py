@@ -147,7 +147,8 @@ def test_config_round_trip(layer):
     np.testing.assert_allclose(clone(x).numpy(), layer(x).numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("groups, alpha_over_window", [(1, False), (2, False), (2, True)])
+@pytest.mark.parametrize("groups, alpha_over_window", [(1, False), (2, False), (2, True),
+                                                       (4, False)])
 def test_lrn_training_path_is_the_same_function_with_the_formulas_gradient(
         groups, alpha_over_window):
     from reference import lrn_gradient

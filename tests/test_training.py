@@ -1,4 +1,5 @@
 """The training library: learning, the NaN guard, crash-safe checkpoints, work dirs, loading."""
+import hashlib
 import json
 import math
 import os
@@ -261,3 +262,19 @@ def test_the_plateau_schedule_drives_the_optimizer_at_most_three_times(tmp_path)
     reader = tf.train.load_checkpoint(str(tmp_path / "checkpoints" / "ckpt-24"))
     key = [k for k in reader.get_variable_to_shape_map() if "optimizer/learning_rate" in k][0]
     assert reader.get_tensor(key) == pytest.approx(1e-5, rel=1e-6)  # what SGD actually used
+
+
+def test_weights_fingerprint_is_sha256_of_each_weights_key_and_bytes():
+    from alexnet_tf.model import build_alexnet
+    from alexnet_tf.training_logs import _flat_chunks
+    model = build_alexnet(_tiny().model)
+    expected = hashlib.sha256()
+    for layer in sorted(model.layers, key=lambda layer: layer.name):
+        for variable in sorted(layer.variables, key=lambda v: v.name):
+            if variable.name != "seed_generator_state":
+                expected.update(f"{layer.name}/{variable.name}".encode())
+                expected.update(np.asarray(variable).tobytes())
+    assert weights_fingerprint(model) == expected.hexdigest()
+    kernel = model.get_layer("conv2").kernel  # chunks of 7 elements, the last one short
+    np.testing.assert_array_equal(np.concatenate(list(_flat_chunks(kernel, size=7))),
+                                  np.asarray(kernel).ravel())

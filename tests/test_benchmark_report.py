@@ -7,16 +7,18 @@ ROWS = {
     "matmul_ceiling": {"gflops": 200.0},
     "train_b64_command_synthetic": {"images_per_second": 40.0, "peak_rss_gb": 3.0},
     "train_b64_bare_step": {"images_per_second": 32.0},
+    "train_b64_plain_tf_step": {"images_per_second": 36.0},
     "torch_train_b64": {"images_per_second": 16.0},
     "infer_b64_keras": {"images_per_second": 100.0},
     "torch_infer_b64": {"images_per_second": 40.0},
+    "infer_b64_plain_tf": {"images_per_second": 80.0},
     "latency_b1_keras": {"latency_ms_median": 21.0, "latency_ms_p90": 24.0},
     "torch_latency_b1": {"latency_ms_median": 30.0, "latency_ms_p90": 33.0},
     "memory_b128_command": {"peak_rss_gb": 3.9},
     "memory_b128_torch": {"peak_rss_gb": 3.0},
     "runtime_import": {"peak_rss_gb": 0.7},
     "torch_runtime_import": {"peak_rss_gb": 0.2},
-    "latency_b1_parts": {"whole_ms": 22.0, "conv_ms": 10.0, "fc_ms": 11.0,
+    "latency_b1_parts": {"whole_ms": 22.0, "conv_ms": 10.0, "fc_ms": 11.0, "plain_ms": 20.0,
                          "bandwidth_gb_per_s": 23.4487808},
 }
 
@@ -34,6 +36,14 @@ def test_ratios_gflops_and_floors():
     # the median-of-3 memory rows win over the single rows: 3.9 / 3.0
     assert out["peak_rss_b128_vs_torch"] == pytest.approx(1.3)
     assert out["runtime_import_rss_minus_torch_gb"] == pytest.approx(0.5)
+    # what training adds above each runtime: (3.9 - 0.7) / (3.0 - 0.2)
+    assert out["peak_rss_b128_above_runtime_vs_torch"] == pytest.approx(3.2 / 2.8)
+    # the floor (plain TF) against the peer, and ours against the floor
+    assert out["train_b64_plain_tf_step_vs_torch_train_b64"] == pytest.approx(2.25)
+    assert out["infer_b64_keras_vs_infer_b64_plain_tf"] == pytest.approx(1.25)
+    assert out["infer_b64_plain_tf_vs_torch_infer_b64"] == pytest.approx(2.0)
+    assert out["latency_b1_plain_tf_vs_torch_latency_b1"] == pytest.approx(20.0 / 30.0)
+    assert out["latency_b1_whole_vs_plain_tf"] == pytest.approx(1.1)
     # fc6-fc8: 58,621,952 float32 kernels = 234.487808 MB at 23.4487808 GB/s = 10 ms
     assert out["latency_b1_fc_floor_ms"] == pytest.approx(10.0)
     # conv1-conv5: 1.45 - 2 x 0.058621952 GFLOP at 200 GFLOP/s

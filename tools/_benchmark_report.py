@@ -33,6 +33,9 @@ def derived(rows: dict) -> dict:
              ("train_b128_command_synthetic", "keras_naive_train_b128"),
              ("infer_b64_keras", "keras_naive_infer_b64"),
              ("train_b64_command_synthetic", "train_b64_plain_tf_step"),
+             ("train_b64_plain_tf_step", "torch_train_b64"),
+             ("infer_b64_keras", "infer_b64_plain_tf"),
+             ("infer_b64_plain_tf", "torch_infer_b64"),
              ("train_b64_command_synthetic", "train_b64_bare_step"),
              ("train_b64_command_tfrecord", "train_b64_command_synthetic")]
     for ours, theirs in pairs:
@@ -48,11 +51,18 @@ def derived(rows: dict) -> dict:
     b = rows.get("memory_b128_torch", rows.get("torch_train_b128", {}))
     if a.get("peak_rss_gb") and b.get("peak_rss_gb"):
         out["peak_rss_b128_vs_torch"] = a["peak_rss_gb"] / b["peak_rss_gb"]
-    a = rows.get("runtime_import", {}).get("peak_rss_gb")
-    b = rows.get("torch_runtime_import", {}).get("peak_rss_gb")
-    if a and b:
-        out["runtime_import_rss_minus_torch_gb"] = a - b
+    a_runtime = rows.get("runtime_import", {}).get("peak_rss_gb")
+    b_runtime = rows.get("torch_runtime_import", {}).get("peak_rss_gb")
+    if a_runtime and b_runtime:
+        out["runtime_import_rss_minus_torch_gb"] = a_runtime - b_runtime
+        if "peak_rss_b128_vs_torch" in out:  # what training adds to each runtime
+            out["peak_rss_b128_above_runtime_vs_torch"] = (
+                (a["peak_rss_gb"] - a_runtime) / (b["peak_rss_gb"] - b_runtime))
     parts = rows.get("latency_b1_parts", {})
+    torch_latency = rows.get("torch_latency_b1", {}).get("latency_ms_median")
+    if parts.get("plain_ms") and torch_latency:  # the floor's own ratio on this machine
+        out["latency_b1_plain_tf_vs_torch_latency_b1"] = parts["plain_ms"] / torch_latency
+        out["latency_b1_whole_vs_plain_tf"] = parts["whole_ms"] / parts["plain_ms"]
     if parts and ceiling:
         out["latency_b1_conv_floor_ms"] = 1000 * CONV_GFLOP_PER_IMAGE / ceiling
         out["latency_b1_fc_floor_ms"] = 1000 * 4 * FC_WEIGHTS / 1e9 / parts["bandwidth_gb_per_s"]
@@ -79,7 +89,9 @@ def table(rows: dict, ratios: dict) -> str:
         lines.append(f"batch-1 latency, one process, interleaved: whole model "
                      f"{parts.get('whole_ms', float('nan')):.1f} ms; apart: conv1-pool5 "
                      f"{parts['conv_ms']:.1f} ms + fc6-fc8 "
-                     f"{parts['fc_ms']:.1f} ms; memory read {parts['bandwidth_gb_per_s']:.1f} GB/s")
+                     f"{parts['fc_ms']:.1f} ms; plain TF forward "
+                     f"{parts.get('plain_ms', float('nan')):.1f} ms; "
+                     f"memory read {parts['bandwidth_gb_per_s']:.1f} GB/s")
     lines.append("")
     lines += [f"{k:60s} {v:8.2f}" for k, v in ratios.items()
               if "_vs_" in k or "rss" in k or "floor" in k or "latency_b1_conv" in k]

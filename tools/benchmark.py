@@ -103,17 +103,15 @@ def child_bare_train(batch, steps, **_):
     return {"images_per_second": _throughput(batch, times)}
 
 
-def child_plain_train(batch, steps, **_):
-    """The floor of issue 7: a plain tf.function step (no XLA, split grouped convolutions,
-    tf.nn LRN, plain momentum SGD), written without the package."""
+def _plain_network():
+    """The floor of issue 7, written without the package: split grouped convolutions,
+    tf.nn LRN, plain tf ops. Returns forward(images, training) and the variables."""
     import tensorflow as tf
     rng = tf.random.Generator.from_seed(0)
     shapes = [(11, 11, 3, 96), (5, 5, 48, 256), (3, 3, 256, 384), (3, 3, 192, 384),
               (3, 3, 192, 256), (9216, 4096), (4096, 4096), (4096, 1000)]
     weights = [tf.Variable(rng.normal(s, stddev=0.01)) for s in shapes]
     biases = [tf.Variable(tf.zeros(s[-1])) for s in shapes]
-    variables = weights + biases
-    velocity = [tf.Variable(tf.zeros_like(v)) for v in variables]
 
     def conv(x, i, stride, padding, groups):
         xs = tf.split(x, groups, -1) if groups > 1 else [x]
@@ -128,17 +126,27 @@ def child_plain_train(batch, steps, **_):
     def pool(x):
         return tf.nn.max_pool2d(x, 3, 2, "VALID")
 
-    def forward(x):
+    def forward(x, training=True):
+        drop = (lambda h: tf.nn.dropout(h, 0.5)) if training else (lambda h: h)
         x = pool(lrn(conv(x, 0, 4, "VALID", 1)))
         x = pool(lrn(conv(x, 1, 1, "SAME", 2)))
         x = conv(x, 2, 1, "SAME", 1)
         x = conv(x, 3, 1, "SAME", 2)
         x = pool(conv(x, 4, 1, "SAME", 2))
         x = tf.reshape(x, (-1, 9216))
-        x = tf.nn.dropout(tf.nn.relu(x @ weights[5] + biases[5]), 0.5)
-        x = tf.nn.dropout(tf.nn.relu(x @ weights[6] + biases[6]), 0.5)
+        x = drop(tf.nn.relu(x @ weights[5] + biases[5]))
+        x = drop(tf.nn.relu(x @ weights[6] + biases[6]))
         return x @ weights[7] + biases[7]
 
+    return forward, weights + biases
+
+
+def child_plain_train(batch, steps, **_):
+    """The floor of issue 7: a plain tf.function step (no XLA, split grouped convolutions,
+    tf.nn LRN, plain momentum SGD), written without the package."""
+    import tensorflow as tf
+    forward, variables = _plain_network()
+    velocity = [tf.Variable(tf.zeros_like(v)) for v in variables]
     images = tf.random.normal((batch, 227, 227, 3))
     labels = tf.random.uniform((batch,), maxval=1000, dtype=tf.int32)
 
@@ -223,10 +231,20 @@ def child_infer(batch, steps, **_):
             "latency_ms_p90": 1000 * _p90(times)}
 
 
+def child_plain_infer(batch, steps, **_):
+    """Inference through the plain network of `child_plain_train` (the floor)."""
+    import tensorflow as tf
+    forward, _ = _plain_network()
+    images = tf.random.normal((batch, 227, 227, 3))
+    f = tf.function(lambda x: forward(x, training=False))
+    times = _timed(lambda: f(images).numpy(), steps)
+    return {"images_per_second": _throughput(batch, times)}
+
+
 def child_latency_parts(steps, **_):
-    """Batch-1 latency split at pool5: the whole model, conv1-pool5 and fc6-fc8 timed in
-    interleaved calls in one process, with the memory bandwidth that bounds fc6-fc8
-    (their kernels are read once per image)."""
+    """Batch-1 latency split at pool5: the whole model, conv1-pool5, fc6-fc8 and the plain
+    network's forward (the floor) timed in interleaved calls in one process, with the
+    memory bandwidth that bounds fc6-fc8 (their kernels are read once per image)."""
     import keras
     import tensorflow as tf
     _, model = _paper_model()
@@ -241,13 +259,15 @@ def child_latency_parts(steps, **_):
 
     image = tf.random.normal((1, 227, 227, 3))
     pooled = tf.random.normal((1, 6, 6, 256))
+    plain, _ = _plain_network()
     calls = {"whole": (tf.function(lambda x: model(x, training=False)), image),
              "conv": (tf.function(lambda x: convs(x, training=False)), image),
-             "fc": (tf.function(fcs), pooled)}
+             "fc": (tf.function(fcs), pooled),
+             "plain": (tf.function(lambda x: plain(x, training=False)), image)}
     times = {name: [] for name in calls}
     for name, (f, x) in calls.items():
         _timed(lambda: f(x).numpy(), 0, warmup=5)
-    for _ in range(steps):  # interleaved, so the three see the same machine
+    for _ in range(steps):  # interleaved, so all four see the same machine
         for name, (f, x) in calls.items():
             times[name] += _timed(lambda: f(x).numpy(), 1, warmup=0)
     conv_ms, fc_ms = statistics.median(times["conv"]), statistics.median(times["fc"])
@@ -257,6 +277,7 @@ def child_latency_parts(steps, **_):
     read_s = statistics.median(_timed(lambda: f_read(stream).numpy(), steps, warmup=5))
     return {"whole_ms": 1000 * statistics.median(times["whole"]),
             "conv_ms": 1000 * conv_ms, "fc_ms": 1000 * fc_ms,
+            "plain_ms": 1000 * statistics.median(times["plain"]),
             "bandwidth_gb_per_s": 4 * FC_WEIGHTS / read_s / 1e9}
 
 
@@ -402,7 +423,8 @@ def measure(quick: bool, only=()) -> dict:
                 lambda: _ours("command_synthetic", 64, 2 * steps, scratch)),
                ("train_b64_bare_step", lambda: _ours("bare_train", 64, steps, scratch)),
                ("train_b64_plain_tf_step", lambda: _ours("plain_train", 64, steps, scratch)),
-               ("infer_b64_keras", lambda: _ours("infer", 64, steps, scratch))]
+               ("infer_b64_keras", lambda: _ours("infer", 64, steps, scratch)),
+               ("infer_b64_plain_tf", lambda: _ours("plain_infer", 64, steps, scratch))]
         if has_torch:
             key += [(f"torch_{mode}_b64",
                      lambda mode=mode: _peer_row(torch_python, torch_script, mode, 64, steps))

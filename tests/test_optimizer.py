@@ -84,3 +84,23 @@ def test_bad_hyperparameters_are_refused():
         PaperSGD(momentum=1.5)
     with pytest.raises(ValueError, match="weight_decay"):
         PaperSGD(weight_decay=-1.0)
+
+
+def test_large_weights_take_the_same_bits_as_numpy():
+    """Big enough for the vectorized, multi-threaded kernels (TF's fused training ops)."""
+    rng = np.random.RandomState(3)
+    kernel = keras.Variable(rng.randn(517, 1031).astype("float32"), name="kernel")
+    bias = keras.Variable(rng.randn(1031).astype("float32"), name="bias")
+    opt = PaperSGD(learning_rate=0.01, momentum=0.9, weight_decay=0.0005)
+    apply = tf.function(lambda gk, gb: opt.apply_gradients([(gk, kernel), (gb, bias)]))
+    w = {"kernel": kernel.numpy(), "bias": bias.numpy()}
+    v = {k: np.zeros_like(x) for k, x in w.items()}
+    for _ in range(2):
+        grads = {"kernel": rng.randn(517, 1031).astype("float32"),
+                 "bias": rng.randn(1031).astype("float32")}
+        apply(tf.constant(grads["kernel"]), tf.constant(grads["bias"]))
+        for name, decay in (("kernel", 0.0005), ("bias", 0.0)):
+            w[name], v[name] = numpy_paper_step(w[name], v[name], grads[name], 0.01, 0.9, decay)
+    np.testing.assert_array_equal(kernel.numpy(), w["kernel"])
+    np.testing.assert_array_equal(bias.numpy(), w["bias"])
+    np.testing.assert_array_equal(opt.velocities[0].numpy(), v["kernel"])

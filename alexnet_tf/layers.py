@@ -145,8 +145,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     `alpha_over_window=True` (Caffe: bias=1; cuda-convnet: bias=2). With `groups=2` the
     window never crosses the boundary between the two halves, as on the paper's two GPUs.
     Always computed in float32 (the TF CPU kernel has no bfloat16; float16 loses range).
-    Training uses `lrn_ops.banded_lrn` (the same function, a faster gradient); inference
-    uses `tf.nn.local_response_normalization` (TFLite's builtin LRN).
+    Training uses `lrn_ops.banded_lrn` (the same function, a faster gradient), inference
+    `lrn_ops.banded_lrn_inference` (a fused 1x1 convolution); inside
+    `lrn_ops.builtin_lrn()` (the TFLite export) `tf.nn.local_response_normalization`.
     """
 
     def __init__(self, depth_radius=_LRN.depth_radius, bias=_LRN.bias, alpha=_LRN.alpha,
@@ -194,26 +195,30 @@ class LocalResponseNormalization(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = tf.cast(inputs, tf.float32)
         parts, devices = self._pieces()
-        if training and not devices:
+        builtin = lrn_ops.use_builtin_lrn() and not training
+        if not devices and not builtin:
             # One product with a block-diagonal band: the same windows as one piece per
-            # group, without the split and concat copies (kept for the backward pass).
-            y = lrn_ops.banded_lrn(x, self._band(x.shape[-1], parts), bias=self.bias,
-                                   alpha=self.effective_alpha, beta=self.beta)
+            # group, without split and concat copies (in training, kept for the backward).
+            y = self._banded(x, self._band(x.shape[-1], parts), training)
             return tf.cast(y, self.compute_dtype)
         pieces = tf.split(x, parts, axis=-1) if parts > 1 else [x]
         outputs = []
         for p, piece in enumerate(pieces):
             with _device_scope(devices, p, parts):
-                if training:  # same function, faster gradient (lrn_ops)
-                    outputs.append(lrn_ops.banded_lrn(
-                        piece, self._band(piece.shape[-1]), bias=self.bias,
-                        alpha=self.effective_alpha, beta=self.beta))
-                else:
+                if builtin:  # TFLite's builtin LRN (`lrn_ops.builtin_lrn`)
                     outputs.append(tf.nn.local_response_normalization(
                         piece, depth_radius=self.depth_radius, bias=self.bias,
                         alpha=self.effective_alpha, beta=self.beta))
+                else:
+                    outputs.append(self._banded(piece, self._band(piece.shape[-1]), training))
         y = outputs[0] if parts == 1 else tf.concat(outputs, axis=-1)
         return tf.cast(y, self.compute_dtype)
+
+    def _banded(self, x, band, training):
+        """Training: the closed-form gradient (`lrn_ops.banded_lrn`); inference: the
+        window sum as one fused 1x1 convolution (`lrn_ops.banded_lrn_inference`)."""
+        lrn = lrn_ops.banded_lrn if training else lrn_ops.banded_lrn_inference
+        return lrn(x, band, bias=self.bias, alpha=self.effective_alpha, beta=self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

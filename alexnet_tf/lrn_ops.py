@@ -8,12 +8,37 @@ and the gradient has the closed form
     dL/da = g * d^-beta - 2 * alpha * beta * a * ((g * b / d) @ B^T),
 so both passes are one small matrix product plus element-wise work: measured here about
 2.5x faster than the TF kernels for forward + backward on norm1 at batch 64, equal to them
-within float32 rounding. Inference keeps the TF op (TFLite maps it to its builtin LRN).
+within float32 rounding.
+
+Inference (`banded_lrn_inference`) writes the window sum as a 1x1 convolution with the
+band (alpha folded in) and k as its fused bias: ~25% faster than the TF op on norm1 at
+batch 64. TFLite has a builtin LRN, so its export traces the model inside
+`builtin_lrn()`, which makes the layer emit `tf.nn.local_response_normalization`.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import tensorflow as tf
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def builtin_lrn():
+    """Within: LRN layers trace to `tf.nn.local_response_normalization` (TFLite's LRN op)."""
+    previous = getattr(_state, "builtin", False)
+    _state.builtin = True
+    try:
+        yield
+    finally:
+        _state.builtin = previous
+
+
+def use_builtin_lrn() -> bool:
+    return getattr(_state, "builtin", False)
 
 
 def band_matrix(channels: int, depth_radius: int, groups: int = 1) -> np.ndarray:
@@ -57,3 +82,16 @@ def banded_lrn(x, band, *, bias: float, alpha: float, beta: float):
         return tf.reshape(y, shape), grad
 
     return _lrn(x)
+
+
+def banded_lrn_inference(x, band, *, bias: float, alpha: float, beta: float):
+    """The same function as `banded_lrn` for NHWC float32 `x`, forward only: the window
+    sum is a 1x1 convolution with alpha * band and k as its bias (one fused oneDNN op)."""
+    channels = band.shape[0]
+    kernel = tf.constant((np.float32(alpha) * np.asarray(band, np.float32))[None, None])
+    d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, strides=1, padding="VALID"),
+                       tf.constant(np.full((channels,), bias, np.float32)))
+    if beta == 0.75:  # d^-3/4 = rsqrt(d * sqrt(d))
+        return x * tf.math.rsqrt(d * tf.sqrt(d))
+    return x * tf.pow(d, -beta)
+

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from alexnet_tf import lrn_ops
 from alexnet_tf.model import with_softmax
 
 KINDS = ("float32", "float16", "dynamic_int8", "full_int8")
@@ -42,6 +43,11 @@ def convert(model: keras.Model, kind: str, representative_images=None) -> bytes:
     """`model` (logits) -> a .tflite flatbuffer of its softmax, built-in ops only."""
     if kind not in KINDS:
         raise ValueError(f"unknown TFLite kind {kind!r}; choose from {KINDS}")
+    with lrn_ops.builtin_lrn():  # TFLite's builtin LRN op, not the 1x1-convolution form
+        return _convert(model, kind, representative_images)
+
+
+def _convert(model, kind, representative_images):
     converter = tf.lite.TFLiteConverter.from_keras_model(with_softmax(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if kind != "float32":

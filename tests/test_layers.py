@@ -1,4 +1,6 @@
 """GroupedConv2D and LocalResponseNormalization against independent references."""
+import contextlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -179,3 +181,21 @@ def test_lrn_on_more_devices_than_groups_keeps_the_window_whole():
     placed = LocalResponseNormalization(groups=1, devices=["/CPU:0", "/CPU:0"])
     for training in (False, True):
         np.testing.assert_allclose(placed(a, training=training).numpy(), lrn(a), rtol=1e-5)
+
+
+@pytest.mark.parametrize("groups, beta", [(2, 0.75), (1, 0.5)])
+def test_lrn_inference_forms_are_the_formula_and_builtin_lrn_emits_tflites_op(groups, beta):
+    from alexnet_tf import lrn_ops
+    a = np.random.RandomState(11).uniform(0, 50, (2, 4, 4, 16)).astype("float32")
+    layer = LocalResponseNormalization(groups=groups, beta=beta)
+    expected = lrn(a, groups=groups, beta=beta)
+    ops = {}
+    for builtin in (False, True):
+        with lrn_ops.builtin_lrn() if builtin else contextlib.nullcontext():
+            f = tf.function(lambda x: layer(x, training=False))
+            graph = f.get_concrete_function(tf.TensorSpec(a.shape, tf.float32)).graph
+            ops[builtin] = {op.type for op in graph.get_operations()}
+            np.testing.assert_allclose(f(a).numpy(), expected, rtol=1e-5)
+    assert "LRN" in ops[True] and "Conv2D" not in ops[True]
+    assert "LRN" not in ops[False] and "Conv2D" in ops[False]
+    assert not lrn_ops.use_builtin_lrn()  # the context restores the default

@@ -52,8 +52,8 @@ def band_matrix(channels: int, depth_radius: int, groups: int = 1) -> np.ndarray
 
 
 def _negative_power(d, beta):
-    if beta == 0.75:  # d^-0.75 = d^-1/2 * d^-1/4: two rsqrt and a sqrt beat pow here
-        return tf.math.rsqrt(d) * tf.math.rsqrt(tf.sqrt(d))
+    if beta == 0.75:  # d^-3/4 = rsqrt(d * sqrt(d)): three passes, and pow is far slower
+        return tf.math.rsqrt(d * tf.sqrt(d))
     return tf.pow(d, -beta)
 
 
@@ -65,7 +65,9 @@ def banded_lrn(x, band, *, bias: float, alpha: float, beta: float):
     def _lrn(x):
         shape = tf.shape(x)
         flat = tf.reshape(x, [-1, band.shape[0]])
-        d = bias + alpha * tf.linalg.matmul(tf.square(flat), band)
+        # alpha rides on the band and k is a bias: one fused matrix product + bias
+        d = tf.nn.bias_add(tf.linalg.matmul(tf.square(flat), band * alpha),
+                           tf.fill([band.shape[0]], tf.constant(bias, tf.float32)))
         y = flat * _negative_power(d, beta)
 
         def grad(upstream):
@@ -91,7 +93,5 @@ def banded_lrn_inference(x, band, *, bias: float, alpha: float, beta: float):
     kernel = tf.constant((np.float32(alpha) * np.asarray(band, np.float32))[None, None])
     d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, strides=1, padding="VALID"),
                        tf.constant(np.full((channels,), bias, np.float32)))
-    if beta == 0.75:  # d^-3/4 = rsqrt(d * sqrt(d))
-        return x * tf.math.rsqrt(d * tf.sqrt(d))
-    return x * tf.pow(d, -beta)
+    return x * _negative_power(d, beta)
 

@@ -1,6 +1,6 @@
-"""Local response normalization as a matrix product over channels, with its gradient.
+"""Local response normalization as a product over channels: training (with its gradient) and inference.
 
-For training. `tf.nn.local_response_normalization` and especially its gradient kernel
+`tf.nn.local_response_normalization` and especially its gradient kernel
 are slow on CPU (FACTS.md: LRN is about a fifth of a training step). The window sum of
 §3.3 is a product with a 0/1 band matrix over channels,
     d = k + alpha * (a^2 @ B),  b = a * d^-beta,

@@ -1,4 +1,4 @@
-"""Local response normalization as a product over channels: training (with its gradient) and inference.
+"""Local response normalization as a product over channels, for training and inference.
 
 `tf.nn.local_response_normalization` and especially its gradient kernel
 are slow on CPU (FACTS.md: LRN is about a fifth of a training step). The window sum of

@@ -12,8 +12,9 @@ F32 = np.float32
 
 
 def numpy_paper_step(w, v, g, lr, momentum, decay):
-    """§5: v <- 0.9 v - 0.0005 lr w - lr g ; w <- w + v (float32, left to right)."""
-    v = F32(momentum) * v - (F32(decay) * F32(lr)) * w - F32(lr) * g
+    """§5: v <- 0.9 v - 0.0005 lr w - lr g ; w <- w + v, in float32 with Caffe's
+    association: the decay joins the gradient first, v <- m v - lr (g + d w)."""
+    v = F32(momentum) * v - F32(lr) * (g + F32(decay) * w)
     return w + v, v
 
 

@@ -231,6 +231,19 @@ class LocalResponseNormalization(keras.layers.Layer):
         return config
 
 
+@tf.custom_gradient
+def _training_product(x, kernel):
+    """x @ kernel for training: forward and dL/dx through `BatchMatMulV2`, which oneDNN runs
+    as its brgemm matmul; `MatMul` goes to its sgemm. fc6 at batch 64, one process:
+    forward 38 -> 27 ms, dL/dx (kernel transposed) 65 -> 49 ms; b64 step 1.35 -> 1.29 s.
+    Inference keeps `MatMul` (Dense's own call): at batch 1 it is the faster of the two
+    (fc6: 7.6 vs 12.4 ms)."""
+    def grad(upstream):
+        return (tf.raw_ops.BatchMatMulV2(x=upstream, y=kernel, adj_y=True),
+                tf.linalg.matmul(x, upstream, transpose_a=True))
+    return tf.raw_ops.BatchMatMulV2(x=x, y=kernel), grad
+
+
 @keras.saving.register_keras_serializable(package="alexnet_tf")
 class PartitionedDense(keras.layers.Dense):
     """`keras.layers.Dense` whose output units can be split over devices (§3.2: half of
@@ -243,7 +256,12 @@ class PartitionedDense(keras.layers.Dense):
 
     def call(self, inputs, training=None):
         if not self.devices:
-            return super().call(inputs, training=training)
+            if not training:
+                return super().call(inputs, training=training)
+            y = _training_product(inputs, tf.cast(self.kernel, self.compute_dtype))
+            if self.use_bias:
+                y = tf.nn.bias_add(y, tf.cast(self.bias, self.compute_dtype))
+            return self.activation(y)
         kernel = tf.cast(self.kernel, self.compute_dtype)
         parts = len(self.devices)
         kernels = tf.split(kernel, parts, axis=-1)

@@ -118,6 +118,30 @@ def test_device_placement_does_not_change_the_function(groups):
     np.testing.assert_allclose(split(flat).numpy(), dense(flat).numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_dense_and_its_gradients_are_the_formula_in_both_modes(training):
+    """Training runs its own product (BatchMatMulV2 with a written gradient); both modes
+    against NumPy: relu(x W + b), dL/dx = (g * relu') W^T, dL/dW = x^T (g * relu')."""
+    rng = np.random.RandomState(11)
+    x, upstream = rng.randn(5, 37).astype("float32"), rng.randn(5, 23).astype("float32")
+    layer = PartitionedDense(23, activation="relu")
+    layer.build(x.shape)
+    w, b = rng.randn(37, 23).astype("float32"), rng.randn(23).astype("float32")
+    layer.set_weights([w, b])
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = layer(xt, training=training)
+        loss = tf.reduce_sum(y * upstream)
+    dx, dw, db = tape.gradient(loss, [xt, layer.kernel, layer.bias])
+    pre = x.astype(np.float64) @ w + b
+    g = upstream * (pre > 0)
+    np.testing.assert_allclose(y.numpy(), np.maximum(pre, 0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx.numpy(), g @ w.T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dw.numpy(), x.T @ g, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db.numpy(), g.sum(0), rtol=1e-5, atol=1e-5)
+
+
 def test_bad_shapes_give_clear_errors():
     with pytest.raises(ValueError, match="divisible by groups"):
         GroupedConv2D(10, 3, groups=3)

@@ -85,20 +85,11 @@ def child_bare_train(batch, steps, **_):
     """The package's model, optimizer and loss in one compiled step, synthetic data."""
     import tensorflow as tf
     from alexnet_tf.optimizer import PaperSGD
-    from alexnet_tf.train_step import cross_entropy
+    from tools._bare_step import compiled_train_step
     cfg, model = _paper_model()
-    optimizer = PaperSGD.from_train_config(cfg.train)
+    step = compiled_train_step(model, PaperSGD.from_train_config(cfg.train))
     images = tf.random.normal((batch, 227, 227, 3))
     labels = tf.random.uniform((batch,), maxval=1000, dtype=tf.int32)
-
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(cross_entropy(labels, model(images, training=True)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
     times = _timed(lambda: step(images, labels).numpy(), steps)
     return {"images_per_second": _throughput(batch, times)}
 

@@ -70,21 +70,12 @@ def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int) -> 
     from alexnet_tf import config
     from alexnet_tf.model import build_alexnet
     from alexnet_tf.optimizer import PaperSGD
-    from alexnet_tf.train_step import cross_entropy
+    from tools._bare_step import compiled_train_step
     cfg = config.get_config(preset)
     model = build_alexnet(cfg.model)
-    optimizer = PaperSGD.from_train_config(cfg.train)
     images = tf.random.normal((batch, cfg.model.image_size, cfg.model.image_size, 3))
     labels = tf.random.uniform((batch,), maxval=cfg.model.num_classes, dtype=tf.int32)
-
-    @tf.function
-    def train(images, labels):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(cross_entropy(labels, model(images, training=True)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
+    train = compiled_train_step(model, PaperSGD.from_train_config(cfg.train))
     infer = tf.function(lambda images, labels: model(images, training=False))
     step = train if mode == "training" else infer
 

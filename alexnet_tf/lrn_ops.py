@@ -94,4 +94,3 @@ def banded_lrn_inference(x, band, *, bias: float, alpha: float, beta: float):
     d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, strides=1, padding="VALID"),
                        tf.constant(np.full((channels,), bias, np.float32)))
     return x * _negative_power(d, beta)
-

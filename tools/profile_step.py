@@ -41,6 +41,7 @@ flags.DEFINE_bool("child", False, "Internal: run the step and print its timings.
 
 WARMUP = 3
 MARK = "profile_step:"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def layer_shapes(model, batch: int) -> profile.LayerShapes:
@@ -97,8 +98,7 @@ def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int) -> 
 
 def _python_child(args, env=None):
     out = subprocess.run([sys.executable, "-m", "tools.profile_step", *args],
-                         capture_output=True, text=True, env=env,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode:
         raise RuntimeError(f"the profiled step failed:\n{out.stderr[-3000:]}")
     return out.stdout
@@ -106,8 +106,9 @@ def _python_child(args, env=None):
 
 def _ceiling() -> float:
     out = subprocess.run([sys.executable, "-m", "tools.benchmark", "--child=matmul_ceiling"],
-                         capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         capture_output=True, text=True, cwd=REPO)
+    if out.returncode:
+        raise RuntimeError(f"measuring the matrix-multiply ceiling failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["gflops"]
 
 

@@ -50,3 +50,17 @@ def test_an_interpreter_without_the_peers_modules_is_named(tmp_path):
     # the naive Keras peer runs with this interpreter and needs nothing more
     keras_peer = next(p for p in benchmark.PEERS if p.name == "keras_naive")
     assert benchmark.peer_status(keras_peer, sys.executable) is None
+
+
+def test_a_peer_that_fails_is_one_line_naming_the_row_and_its_error(tmp_path):
+    fake = tmp_path / "python"   # imports anything, then fails every measurement
+    fake.write_text('#!/bin/sh\n[ "$1" = "-c" ] && exit 0\n'
+                    'echo "Traceback (most recent call last):" >&2\n'
+                    'echo "RuntimeError: boom" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    rows = benchmark.measure(quick=True, only=["torch_train_b64", "onnxruntime_latency_b1"],
+                             peer_python=str(fake))
+    assert rows == {
+        "torch_train_b64": {"note": "PyTorch peer, torch_train_b64: failed — RuntimeError: boom"},
+        "onnxruntime_latency_b1": {
+            "note": "ONNX Runtime peer, onnxruntime_latency_b1: failed — RuntimeError: boom"}}

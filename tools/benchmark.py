@@ -452,8 +452,8 @@ def _peer_latency(command, runs, calls=20):
     return {"latency_ms_median": statistics.median(times), "latency_ms_p90": _p90(times)}
 
 
-def _failed(peer: Peer, error: ChildFailed) -> dict:
-    return {"note": f"{peer.label}: failed — {error.last_line or error}"}
+def _failed(peer: Peer, row: str, error: ChildFailed) -> dict:
+    return {"note": f"{peer.label}, {row}: failed — {error.last_line or error}"}
 
 
 def _median_peak(run, first, repeats):
@@ -511,7 +511,7 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
                     peer = next((p for p in PEERS if name.startswith(p.name + "_")), None)
                     if peer is None:
                         raise
-                    rows[name] = _failed(peer, error)
+                    rows[name] = _failed(peer, name, error)
                     continue
                 best = rows.setdefault(name, dict(row, runs_images_per_second=[]))
                 best["runs_images_per_second"].append(row["images_per_second"])
@@ -545,11 +545,14 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
                     rows[name] = _peer_latency(peer_command(peer.name, "infer"),
                                                3 if quick else 7, calls=5 if quick else 20)
             except ChildFailed as error:
-                rows[name] = _failed(peer, error)
-        torch_ok = not missing["torch"]
-        if torch_ok and wanted("torch_runtime_import"):
-            _, peak = _run([torch_python, "-c", "import torch"])
-            rows["torch_runtime_import"] = {"peak_rss_gb": peak / 1e9}
+                rows[name] = _failed(peer, name, error)
+        if not missing["torch"] and wanted("torch_runtime_import"):
+            try:
+                _, peak = _run([torch_python, "-c", "import torch"])
+                rows["torch_runtime_import"] = {"peak_rss_gb": peak / 1e9}
+            except ChildFailed as error:
+                rows["torch_runtime_import"] = _failed(by_name["torch"],
+                                                       "torch_runtime_import", error)
         repeats = 1 if quick else 3
         if "train_b128_command_synthetic" in rows and wanted("memory_b128_command"):
             print("measuring memory_b128_command (repeats) ...", flush=True)
@@ -559,9 +562,13 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
         if rows.get("torch_train_b128", {}).get("peak_rss_gb") and \
                 wanted("memory_b128_torch"):
             print("measuring memory_b128_torch (repeats) ...", flush=True)
-            rows["memory_b128_torch"] = _median_peak(
-                lambda: _peer(peer_command("torch", "train")(128, 3))[1],
-                rows["torch_train_b128"]["peak_rss_gb"], repeats)
+            try:
+                rows["memory_b128_torch"] = _median_peak(
+                    lambda: _peer(peer_command("torch", "train")(128, 3))[1],
+                    rows["torch_train_b128"]["peak_rss_gb"], repeats)
+            except ChildFailed as error:
+                rows["memory_b128_torch"] = _failed(by_name["torch"], "memory_b128_torch",
+                                                    error)
     return rows
 
 

@@ -56,3 +56,30 @@ def test_missing_rows_give_no_ratio_and_the_table_still_prints():
     assert not any("_vs_" in key for key in out)
     text = table(rows, out)
     assert "train_b64_command_synthetic" in text and "40.0" in text
+
+
+def test_compiled_peer_training_counts_training_flops_and_new_peers_get_ratios():
+    rows = {"matmul_ceiling": {"gflops": 200.0},
+            "train_b64_command_synthetic": {"images_per_second": 40.0},
+            "torch_compile_train_b64": {"images_per_second": 25.0},
+            "infer_b64_keras": {"images_per_second": 120.0},
+            "onnxruntime_infer_b64": {"images_per_second": 80.0},
+            "latency_b1_keras": {"latency_ms_median": 21.0},
+            "onnxruntime_latency_b1": {"latency_ms_median": 28.0}}
+    out = derived(rows)
+    # a training row of a peer: 25 img/s x 4.1 GFLOP per training image
+    assert out["torch_compile_train_b64_gflops"] == pytest.approx(102.5)
+    assert out["onnxruntime_infer_b64_gflops"] == pytest.approx(116.0)   # 80 x 1.45
+    assert out["train_b64_command_synthetic_vs_torch_compile_train_b64"] == pytest.approx(1.6)
+    assert out["infer_b64_keras_vs_onnxruntime_infer_b64"] == pytest.approx(1.5)
+    assert out["latency_b1_keras_vs_onnxruntime_latency_b1"] == pytest.approx(0.75)
+
+
+def test_a_peer_that_cannot_run_is_one_line_of_the_table():
+    note = "PyTorch peer: not installed — run bench/setup_peers.sh"
+    rows = {"train_b64_command_synthetic": {"images_per_second": 40.0},
+            "torch_missing": {"note": note}}
+    out = derived(rows)
+    assert not any("_vs_" in key for key in out)
+    lines = table(rows, out).splitlines()
+    assert [line for line in lines if "PyTorch" in line] == [note]

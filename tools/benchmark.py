@@ -1,5 +1,6 @@
 """Speed and memory of the `paper` preset beside its peers, measured in one run.
 
+    bash bench/setup_peers.sh                  # once: the peers' own environment
     python -m tools.benchmark --output=benchmark.json
     python -m tools.benchmark --quick          # fewer steps, for a smoke run
 
@@ -8,15 +9,21 @@ data, TFRecords through the input pipeline, the bare compiled step, and the trai
 command itself), inference images/s at batch 64 and batch-1 latency (median, p90) for the
 Keras model and the exported serving signature, the peak resident memory of training at
 batch 128, the achieved GFLOP/s against this machine's measured matrix-multiply ceiling,
-and the same rows for the peers in `../shared/bench` (PyTorch eager and a naive Keras
-model), each of ours as a ratio to them. Every figure comes from a child process of its
-own, so memory and thread pools do not leak between rows. Run on an idle machine.
+and the same rows for the peers in `bench/peers/` (PyTorch eager, `torch.compile` for
+training, ONNX Runtime on the PyTorch model for inference, a naive Keras model), each of
+ours as a ratio to them. The PyTorch and ONNX Runtime peers run with the interpreter of
+`.peers/torch` (or `--peer_python`); a peer that is not installed is one line of the
+table saying how to install it. Every figure comes from a child process of its own, so
+memory and thread pools do not leak between rows. Run on an idle machine; how it measures
+is in docs/performance.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,11 +38,9 @@ from tools._benchmark_report import FC_WEIGHTS, derived, table
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", "benchmark.json", "Where to write the JSON table.")
 flags.DEFINE_bool("quick", False, "Fewer steps: a smoke run, not a measurement.")
-flags.DEFINE_string("peers_dir", None, "Directory of torch_alexnet.py and "
-                    "keras_naive_alexnet.py (default: ../shared/bench beside the repository).")
-flags.DEFINE_string("torch_python", None, "Interpreter with torch installed for the PyTorch "
-                    "peer (default: the first of this interpreter and /opt/torchenv/bin/python "
-                    "that imports torch).")
+flags.DEFINE_string("peer_python", None, "Interpreter of the PyTorch and ONNX Runtime "
+                    "peers (default: .peers/torch/bin/python in the repository, made by "
+                    "bench/setup_peers.sh).")
 flags.DEFINE_list("only", [], "Run only these rows (names as in the table).")
 flags.DEFINE_string("child", None, "Internal: run one measurement and print it as JSON.")
 flags.DEFINE_integer("batch", 64, "Internal: batch size of a child measurement.")
@@ -317,6 +322,14 @@ def _p90(values):
 
 # --- the parent: run children, measure memory from outside, make the table ---------------
 
+class ChildFailed(RuntimeError):
+    """A measured process exited non-zero; `last_line` is the last line of its stderr."""
+
+    def __init__(self, message, last_line):
+        super().__init__(message)
+        self.last_line = last_line
+
+
 def _run(cmd, cwd=REPO):
     """Runs `cmd`, polling its resident memory (with its children); returns (stdout, peak)."""
     import psutil
@@ -335,8 +348,9 @@ def _run(cmd, cwd=REPO):
         time.sleep(0.05)
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                           f"{err[-2000:]}")
+        last = next((line for line in reversed(err.splitlines()) if line.strip()), "")
+        raise ChildFailed(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                          f"{err[-2000:]}", last.strip())
     return out, peak
 
 
@@ -351,22 +365,95 @@ def _ours(name, batch, steps, scratch):
     return result
 
 
-def _peer(python, script, mode, batch, steps):
-    out, peak = _run([python, str(script), "--mode", mode, "--batch", str(batch),
-                      "--steps", str(steps)])
+# --- the peers: the project's own scripts in bench/peers/ ----------------------------------
+
+PEERS_DIR = REPO / "bench" / "peers"
+PEER_ENV_PYTHON = REPO / ".peers" / "torch" / "bin" / "python"
+SETUP_PEERS = "bench/setup_peers.sh"
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    name: str                 # prefix of the peer's rows
+    label: str                # how the table names it when it cannot run
+    script: str               # in bench/peers/
+    args: tuple = ()          # extra arguments of the script
+    rows: tuple = ()          # (mode, batch) of its throughput rows
+    latency: bool = False     # also a batch-1 latency row
+    imports: tuple = ()       # what its interpreter must import; () = this interpreter's
+
+    def command(self, python, mode, batch, steps):
+        return [python, str(PEERS_DIR / self.script), *self.args, "--mode", mode,
+                "--batch", str(batch), "--steps", str(steps)]
+
+
+PEERS = (
+    Peer("torch", "PyTorch peer", "torch_alexnet.py",
+         rows=(("train", 64), ("train", 128), ("infer", 64)), latency=True,
+         imports=("torch",)),
+    Peer("torch_compile", "torch.compile peer", "torch_alexnet.py", args=("--compile",),
+         rows=(("train", 64),), imports=("torch",)),
+    Peer("onnxruntime", "ONNX Runtime peer", "onnxruntime_alexnet.py",
+         rows=(("infer", 64),), latency=True,
+         imports=("torch", "onnx", "onnxscript", "onnxruntime")),
+    Peer("keras_naive", "naive Keras peer", "keras_naive_alexnet.py",
+         rows=(("train", 64), ("train", 128), ("infer", 64)), latency=True),
+)
+# The rows the goals compare run in the interleaved rounds (see `measure`).
+ROUND_PEER_ROWS = (("torch", "train", 64), ("torch", "infer", 64),
+                   ("torch_compile", "train", 64), ("onnxruntime", "infer", 64))
+
+
+def _peer_python(flag_value=None) -> str:
+    """The peers' interpreter: `--peer_python`, else the repository's .peers/torch.
+    Never this interpreter: PyTorch does not share TensorFlow's environment. A relative
+    path is made absolute here, because the peers run with the repository as their
+    working directory (under `bazel run`, the runfiles tree)."""
+    if not flag_value:
+        return str(PEER_ENV_PYTHON)
+    if os.sep in flag_value:
+        return os.path.abspath(flag_value)
+    return shutil.which(flag_value) or flag_value
+
+
+def peer_status(peer: Peer, python: str) -> str | None:
+    """None when `peer` can run with `python`; else the table's one line on installing it."""
+    if not (PEERS_DIR / peer.script).exists():
+        return f"{peer.label}: {PEERS_DIR / peer.script} is missing"
+    if not peer.imports:
+        return None
+    if not os.path.exists(python):
+        if python == str(PEER_ENV_PYTHON):
+            return f"{peer.label}: not installed — run {SETUP_PEERS}"
+        return f"{peer.label}: --peer_python={python} does not exist"
+    check = subprocess.run([python, "-c", f"import {', '.join(peer.imports)}"],
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        return (f"{peer.label}: {python} cannot import {', '.join(peer.imports)} — "
+                f"run {SETUP_PEERS}")
+    return None
+
+
+def _peer(cmd):
+    out, peak = _run(cmd)
     return float(out.strip().splitlines()[-1].split()[-1]), peak / 1e9
 
 
-def _peer_row(python, script, mode, batch, steps):
-    rate, peak = _peer(python, script, mode, batch, steps)
+def _peer_row(cmd):
+    rate, peak = _peer(cmd)
     return {"images_per_second": rate, "peak_rss_gb": peak}
 
 
-def _peer_latency(python, script, runs, calls=20):
+def _peer_latency(command, runs, calls=20):
     """Batch-1 latency from outside, in steady state: each process times `calls` calls
-    after its warm-up call, giving their mean; the median and p90 are over processes."""
-    times = [1000.0 / _peer(python, script, "infer", 1, calls)[0] for _ in range(runs)]
+    after its warm-up call, giving their mean; the median and p90 are over processes.
+    `command(batch, steps)` is the peer's command line in inference mode."""
+    times = [1000.0 / _peer(command(1, calls))[0] for _ in range(runs)]
     return {"latency_ms_median": statistics.median(times), "latency_ms_p90": _p90(times)}
+
+
+def _failed(peer: Peer, row: str, error: ChildFailed) -> dict:
+    return {"note": f"{peer.label}, {row}: failed — {error.last_line or error}"}
 
 
 def _median_peak(run, first, repeats):
@@ -376,21 +463,19 @@ def _median_peak(run, first, repeats):
     return {"peak_rss_gb": statistics.median(peaks), "peaks_gb": peaks}
 
 
-def _torch_python():
-    candidates = [FLAGS.torch_python] if FLAGS.torch_python else \
-        [sys.executable, "/opt/torchenv/bin/python"]
-    for python in candidates:
-        if python and subprocess.run([python, "-c", "import torch"],
-                                     capture_output=True).returncode == 0:
-            return python
-    return None
-
-
-def measure(quick: bool, only=()) -> dict:
+def measure(quick: bool, only=(), peer_python=None) -> dict:
     steps = 3 if quick else 10
-    peers_dir = pathlib.Path(FLAGS.peers_dir) if FLAGS.peers_dir else REPO.parent / "shared" / "bench"
     rows: dict = {}
     wanted = lambda name: not only or name in only  # noqa: E731
+    torch_python = _peer_python(peer_python)
+    pythons = {peer.name: torch_python if peer.imports else sys.executable for peer in PEERS}
+    missing = {peer.name: peer_status(peer, pythons[peer.name]) for peer in PEERS}
+    by_name = {peer.name: peer for peer in PEERS}
+
+    def peer_command(name, mode):
+        peer = by_name[name]
+        return lambda batch, n: peer.command(pythons[name], mode, batch, n)
+
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp)
 
@@ -399,12 +484,8 @@ def measure(quick: bool, only=()) -> dict:
                 print(f"measuring {name} ...", flush=True)
                 rows[name] = _ours(child, batch, n, scratch)
 
-        torch_python = _torch_python()
-        torch_script = peers_dir / "torch_alexnet.py"
-        has_torch = bool(torch_python) and torch_script.exists()
-
         ours("matmul_ceiling", "matmul_ceiling", 0)
-        # The rows the goals compare are run in rounds, interleaved, ours and PyTorch's
+        # The rows the goals compare are run in rounds, interleaved, ours and the peers'
         # alike; each keeps its fastest process (as `timeit` does: on a shared VM,
         # interference only ever slows a run; 37-46 img/s seen for one row in one hour).
         # The real-vs-synthetic pair runs 20 steps: 10 could not tell them apart.
@@ -416,20 +497,27 @@ def measure(quick: bool, only=()) -> dict:
                ("train_b64_plain_tf_step", lambda: _ours("plain_train", 64, steps, scratch)),
                ("infer_b64_keras", lambda: _ours("infer", 64, steps, scratch)),
                ("infer_b64_plain_tf", lambda: _ours("plain_infer", 64, steps, scratch))]
-        if has_torch:
-            key += [(f"torch_{mode}_b64",
-                     lambda mode=mode: _peer_row(torch_python, torch_script, mode, 64, steps))
-                    for mode in ("train", "infer")]
+        key += [(f"{name}_{mode}_b{batch}",
+                 lambda c=peer_command(name, mode), b=batch: _peer_row(c(b, steps)))
+                for name, mode, batch in ROUND_PEER_ROWS if not missing[name]]
         for round_ in range(1 if quick else 3):
             for name, run in key:
-                if wanted(name):
-                    print(f"measuring {name} (round {round_ + 1}) ...", flush=True)
+                if not wanted(name) or "note" in rows.get(name, {}):
+                    continue
+                print(f"measuring {name} (round {round_ + 1}) ...", flush=True)
+                try:
                     row = run()
-                    best = rows.setdefault(name, dict(row, runs_images_per_second=[]))
-                    best["runs_images_per_second"].append(row["images_per_second"])
-                    if row["images_per_second"] > best["images_per_second"]:
-                        rows[name] = dict(row, runs_images_per_second=best[
-                            "runs_images_per_second"])
+                except ChildFailed as error:
+                    peer = next((p for p in PEERS if name.startswith(p.name + "_")), None)
+                    if peer is None:
+                        raise
+                    rows[name] = _failed(peer, name, error)
+                    continue
+                best = rows.setdefault(name, dict(row, runs_images_per_second=[]))
+                best["runs_images_per_second"].append(row["images_per_second"])
+                if row["images_per_second"] > best["images_per_second"]:
+                    rows[name] = dict(row, runs_images_per_second=best[
+                        "runs_images_per_second"])
         ours("train_b128_command_synthetic", "command_synthetic", 128)
         ours("train_b128_bare_step", "bare_train", 128)
         ours("latency_b1_keras", "infer", 1, n=10 if quick else 50)
@@ -438,37 +526,73 @@ def measure(quick: bool, only=()) -> dict:
         ours("serving_b64", "served", 64, n=3 if quick else 5)
         ours("serving_latency_b1", "served", 1, n=10 if quick else 50)
 
-        peers = [("torch", torch_python, torch_script),
-                 ("keras_naive", sys.executable, peers_dir / "keras_naive_alexnet.py")]
-        for peer, python, script in peers:
-            if not python or not script.exists():
-                rows[f"{peer}_missing"] = {"note": f"{script} or its interpreter not found"}
+        for peer in PEERS:
+            names = [f"{peer.name}_{mode}_b{batch}" for mode, batch in peer.rows]
+            names += [f"{peer.name}_latency_b1"] if peer.latency else []
+            if missing[peer.name]:
+                if any(map(wanted, names + [f"{peer.name}_missing"])):
+                    rows[f"{peer.name}_missing"] = {"note": missing[peer.name]}
                 continue
-            for mode, batch in (("train", 64), ("train", 128), ("infer", 64)):
-                name = f"{peer}_{mode}_b{batch}"
-                if wanted(name) and name not in rows:
+            try:
+                for mode, batch in peer.rows:
+                    name = f"{peer.name}_{mode}_b{batch}"
+                    if wanted(name) and name not in rows:
+                        print(f"measuring {name} ...", flush=True)
+                        rows[name] = _peer_row(peer_command(peer.name, mode)(batch, steps))
+                name = f"{peer.name}_latency_b1"
+                if peer.latency and wanted(name):
                     print(f"measuring {name} ...", flush=True)
-                    rate, peak = _peer(python, script, mode, batch, steps)
-                    rows[name] = {"images_per_second": rate, "peak_rss_gb": peak}
-            if wanted(f"{peer}_latency_b1"):
-                print(f"measuring {peer}_latency_b1 ...", flush=True)
-                rows[f"{peer}_latency_b1"] = _peer_latency(python, script, 3 if quick else 7,
-                                                           calls=5 if quick else 20)
-        if torch_python and wanted("torch_runtime_import"):
-            _, peak = _run([torch_python, "-c", "import torch"])
-            rows["torch_runtime_import"] = {"peak_rss_gb": peak / 1e9}
+                    rows[name] = _peer_latency(peer_command(peer.name, "infer"),
+                                               3 if quick else 7, calls=5 if quick else 20)
+            except ChildFailed as error:
+                rows[name] = _failed(peer, name, error)
+        if not missing["torch"] and wanted("torch_runtime_import"):
+            try:
+                _, peak = _run([torch_python, "-c", "import torch"])
+                rows["torch_runtime_import"] = {"peak_rss_gb": peak / 1e9}
+            except ChildFailed as error:
+                rows["torch_runtime_import"] = _failed(by_name["torch"],
+                                                       "torch_runtime_import", error)
         repeats = 1 if quick else 3
         if "train_b128_command_synthetic" in rows and wanted("memory_b128_command"):
             print("measuring memory_b128_command (repeats) ...", flush=True)
             rows["memory_b128_command"] = _median_peak(
                 lambda: _ours("command_synthetic", 128, 3, scratch)["peak_rss_gb"],
                 rows["train_b128_command_synthetic"]["peak_rss_gb"], repeats)
-        if "torch_train_b128" in rows and wanted("memory_b128_torch"):
+        if rows.get("torch_train_b128", {}).get("peak_rss_gb") and \
+                wanted("memory_b128_torch"):
             print("measuring memory_b128_torch (repeats) ...", flush=True)
-            rows["memory_b128_torch"] = _median_peak(
-                lambda: _peer(torch_python, peers_dir / "torch_alexnet.py", "train", 128, 3)[1],
-                rows["torch_train_b128"]["peak_rss_gb"], repeats)
+            try:
+                rows["memory_b128_torch"] = _median_peak(
+                    lambda: _peer(peer_command("torch", "train")(128, 3))[1],
+                    rows["torch_train_b128"]["peak_rss_gb"], repeats)
+            except ChildFailed as error:
+                rows["memory_b128_torch"] = _failed(by_name["torch"], "memory_b128_torch",
+                                                    error)
     return rows
+
+
+def cpu_description() -> str:
+    """The CPU model and its bfloat16 features, to be reported with every figure (the
+    project's machines are one kind but not one CPU model; docs/performance.md)."""
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                      if line.startswith("flags")), []))
+    bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    return f"{model} ({', '.join(bf16) if bf16 else 'no bfloat16 instructions'})"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv):
@@ -480,11 +604,13 @@ def main(argv):
                                        workdir=FLAGS.workdir)
         print(json.dumps(result))
         return
-    rows = measure(FLAGS.quick, FLAGS.only)
+    rows = measure(FLAGS.quick, FLAGS.only, FLAGS.peer_python)
     ratios = derived(rows)
+    print(f"CPU: {cpu_description()}, {os.cpu_count()} logical CPUs; commit {_commit()}")
     print(table(rows, ratios))
     report = {"rows": rows, "derived": ratios, "quick": FLAGS.quick,
-              "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M")}
+              "cpu_count": os.cpu_count(), "cpu": cpu_description(),
+              "commit": _commit(), "date": time.strftime("%Y-%m-%d %H:%M")}
     pathlib.Path(FLAGS.output).write_text(json.dumps(report, indent=2))
     print(f"wrote {FLAGS.output}")
 

@@ -76,7 +76,8 @@ class DataConfig:
     resize_size: int = 256            # §2: shorter side -> 256, central 256x256 crop
     input_scale: float = 1.0          # §2: raw 0-255 RGB minus the mean image
     pca_stddev: float = 0.1           # §4.1: alpha_i ~ N(0, 0.1)
-    num_eval_crops: int = 10          # §4.1: four corners + centre, and their reflections
+    num_eval_crops: int = 10          # §4.1: corners + centre and reflections (not read: the
+                                      # view follows random_flip, see preprocessing)
     mean: str = "image"               # §2: per-pixel mean image; "channel" where none computed
     random_flip: bool = True          # §4.1: horizontal reflections of the training patches
     # §4.1 adds sum_i alpha_i * lambda_i * p_i. "eigenvalue" is the formula as printed, with

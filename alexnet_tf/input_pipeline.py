@@ -141,11 +141,12 @@ def _seed(base, stream):
 
 def build_dataset(cfg, split, *, training, seed=0, epoch=0, batch_size=None, ten_crop=False,
                   shard=None, report_skipped=False, statistics=None) -> tf.data.Dataset:
-    """Batches (images float32 [B, S, S, 3] or [B, 10, S, S, 3], labels int32 [B]).
+    """Batches (images float32 [B, S, S, 3] or [B, C, S, S, 3], labels int32 [B]).
 
     training: shuffled order, random crops/flips/PCA colour noise from (seed, epoch),
-        drop_remainder; otherwise the split in order, centre patch (or the ten
-        patches with `ten_crop`), every example.
+        drop_remainder; otherwise the split in order, centre patch (or with `ten_crop`
+        the multi-crop view, C = `preprocessing.multi_crop_count(cfg)`: the ten patches,
+        or the five unreflected ones where training never reflects), every example.
     shard: (num_workers, index): this worker's disjoint share of every epoch.
     report_skipped: adds an int64 scalar: files skipped so far this epoch, up to the
         batch's last example.

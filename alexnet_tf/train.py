@@ -38,7 +38,7 @@ mean image (§2): compute it once with tools.compute_statistics and the same dat
   TFRecord shards (python -m tools.write_tfrecords, from either source):
     python -m alexnet_tf.train --preset=paper --workdir=runs/records \\
       --set data.dataset=tfrecord --set data.data_dir=/path/to/shards
-  Evaluate (centre crop and 10 crops):  python -m alexnet_tf.evaluate --model={workdir}"""
+  Evaluate (centre crop and multi-crop):  python -m alexnet_tf.evaluate --model={workdir}"""
 
 
 def split_config_flags(argv):

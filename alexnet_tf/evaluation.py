@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from alexnet_tf import checkpointing, input_pipeline, metrics, preprocessing
 from alexnet_tf import config as config_lib
+from alexnet_tf.statistics import DatasetStatistics
 
 MODES = ("center", "ten_crop")
 
@@ -103,15 +104,31 @@ def format_results(results: dict, names) -> str:
     return "\n".join(lines)
 
 
-def config_for(path, preset, overrides):
-    """The config of the work directory holding `path` (itself, or up to two levels up:
-    `<workdir>/model.keras`, `<workdir>/checkpoints/ckpt-N`), else the preset."""
+def workdir_of(path):
+    """The work directory holding `path` (itself, or up to two levels up:
+    `<workdir>/model.keras`, `<workdir>/checkpoints/ckpt-N`), else None."""
     path = pathlib.Path(path)
     for candidate in (path, path.parent, path.parent.parent):
         if (candidate / checkpointing.CONFIG_FILE).exists():
-            cfg = checkpointing.load_config(candidate)
-            return config_lib.override(cfg, overrides)
+            return candidate
+    return None
+
+
+def config_for(path, preset, overrides):
+    """The config of the work directory holding `path`, else the preset."""
+    workdir = workdir_of(path)
+    if workdir is not None:
+        return config_lib.override(checkpointing.load_config(workdir), overrides)
     return config_lib.override(config_lib.get_config(preset), overrides)
+
+
+def _statistics_for(path):
+    """The statistics the work directory holding `path` trained with (which may exist only
+    there, when the data's own directory was not writable), else None: the data's."""
+    workdir = workdir_of(path)
+    if workdir is not None and (workdir / checkpointing.STATISTICS_FILE).is_file():
+        return DatasetStatistics.load(workdir / checkpointing.STATISTICS_FILE)
+    return None
 
 
 def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset="digits",
@@ -124,9 +141,11 @@ def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, pr
         raise ValueError(f"the model has {models[0].output_shape[-1]} classes, the config "
                          f"{cfg.model.num_classes}")
 
+    statistics = _statistics_for(model_paths[0])
+
     def dataset_fn(ten_crop):
         return input_pipeline.build_dataset(cfg, split, training=False, batch_size=batch_size,
-                                            ten_crop=ten_crop)
+                                            ten_crop=ten_crop, statistics=statistics)
 
     results = evaluate_models(models, dataset_fn, modes=crops, max_images=max_images, log=log)
     if "view" in results.get("ten_crop", {}):

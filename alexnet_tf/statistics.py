@@ -15,6 +15,7 @@ import dataclasses
 import os
 import pathlib
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -111,7 +112,7 @@ class DatasetStatistics:
             with np.load(path) as data:
                 return cls(data["mean_image"], data["eigenvalues"], data["eigenvectors"],
                            int(data["num_images"]))
-        except (KeyError, ValueError, OSError) as e:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path} is not a statistics file written by "
                              f"DatasetStatistics.save: {e}") from None
 

@@ -289,6 +289,13 @@ def test_training_on_a_folder_without_statistics_computes_them_once_and_caches_t
     assert COMPUTING not in capsys.readouterr().out + "\n".join(lines) and len(passes) == 1
     assert not list((tmp_path / "data").glob("*.tmp")) and not list(
         (tmp_path / "data").glob(".*"))
+    # A damaged file (cut short) is computed again and replaced, in one more line.
+    cached.write_bytes(cached.read_bytes()[:500])
+    lines = []
+    stats = input_pipeline.training_statistics(cfg, progress=False, log=lines.append)
+    assert len(lines) == 2 and "not a statistics file" in lines[0] and COMPUTING in lines[1]
+    assert len(passes) == 2
+    np.testing.assert_array_equal(DatasetStatistics.load(cached).mean_image, stats.mean_image)
 
 
 def test_statistics_go_to_the_work_directory_where_the_data_is_read_only(

@@ -25,6 +25,8 @@ from alexnet_tf.sources import SPLITS, DatasetInfo, SourceError, get_source
 from alexnet_tf.statistics import DatasetStatistics, compute_statistics
 
 AUTOTUNE = tf.data.AUTOTUNE
+# data.mean: the training set's mean image (§2), its RGB means, or data.fallback_mean_rgb.
+MEAN_MODES = ("image", "channel", "fallback")
 # Salts that separate the epoch's random streams (order vs. per-image augmentation).
 _ORDER_STREAM, _AUGMENT_STREAM = 1, 2
 
@@ -163,24 +165,29 @@ def _writable_dir(path) -> bool:
     return True
 
 
-def training_statistics(cfg, *, fallback_path=None, progress=True, log=print):
+def training_statistics(cfg, *, fallback_path=None, progress=True, log=print, compute=True):
     """The statistics training uses: as `dataset_statistics`, computed once where missing.
 
     A file source without a statistics file gets one pass over its training split (§2's
     mean, §4.1's RGB PCA; announced in one line, with a progress bar), saved atomically
     beside the data (`statistics_path`) or, where that cannot be written, at
     `fallback_path` (a file the caller owns, e.g. in its work directory), where the next
-    run finds it. A damaged file there is recomputed.
+    run finds it. A damaged file there is recomputed. `compute=False` only reads (or
+    refuses) what is there and gives None where a pass would be needed.
     """
+    if cfg.data.mean not in MEAN_MODES:   # before a pass that can take hours, not after
+        raise ValueError(f"unknown data.mean {cfg.data.mean!r}; use one of {list(MEAN_MODES)}")
     if cfg.data.mean == "fallback":
         log(f"subtracting data.fallback_mean_rgb={tuple(cfg.data.fallback_mean_rgb)} "
             f"(data.mean=fallback): not this data's mean, and no PCA colour noise")
         return _fallback_statistics(cfg)
     source = get_source(cfg)
     if source.kind == "image":
-        return dataset_statistics(cfg, source)
+        return dataset_statistics(cfg, source) if compute else None
     path = statistics_path(cfg, source)
-    candidates = [pathlib.Path(p) for p in (path, fallback_path) if p is not None]
+    # Without a pass only the data's own file: the caller's may not be checked yet.
+    candidates = [pathlib.Path(p) for p in (path, fallback_path if compute else None)
+                  if p is not None]
     damaged = []
     for candidate in candidates:
         if candidate.is_file():
@@ -190,6 +197,8 @@ def training_statistics(cfg, *, fallback_path=None, progress=True, log=print):
                 raise
             except ValueError as e:   # damaged: not what `save` writes; recompute it
                 damaged.append(str(e))
+    if not compute:
+        return None
     if not candidates:
         raise SourceError(f"{cfg.data.dataset} has no place for its statistics: set "
                           f"data.statistics_path")

@@ -19,9 +19,10 @@ from alexnet_tf.config import Config
 class PipelineData:
     """`alexnet_tf.input_pipeline` for `cfg.data.dataset`.
 
-    Its statistics are resolved once, when first needed: read, or computed and cached
-    (`input_pipeline.training_statistics`; at `statistics_fallback` where the data's own
-    directory cannot be written), then used by every epoch and the validation set.
+    Its statistics are resolved once: read when it is made, or computed and cached when
+    first needed (`input_pipeline.training_statistics`; at `statistics_fallback` where the
+    data's own directory cannot be written), then used by every epoch and the validation
+    set.
     """
     cfg: Config
     statistics_fallback: str | os.PathLike | None = None
@@ -31,12 +32,15 @@ class PipelineData:
     def __post_init__(self):
         from alexnet_tf import input_pipeline  # the pipeline is left of training
         self._pipeline = input_pipeline
-        self._statistics = None
         self.info = input_pipeline.dataset_info(self.cfg)
         self.num_classes = int(self.info.num_classes)
         self.class_names = list(self.info.class_names)
         self.train_examples = int(self.info.num_examples["train"])
         self.validation_examples = int(self.info.num_examples["validation"])
+        # Statistics that are there are read now (a wrong one refused before the work
+        # directory is written); a pass, if needed, waits until training starts.
+        self._statistics = input_pipeline.training_statistics(
+            self.cfg, fallback_path=self.statistics_fallback, log=self.log, compute=False)
 
     def train(self, *, seed: int, epoch: int, batch_size: int, shard=None) -> tf.data.Dataset:
         """(images, labels, files skipped so far this epoch) batches."""

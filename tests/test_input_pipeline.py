@@ -329,6 +329,8 @@ def test_imagenet_means_only_where_the_config_asks_for_them(tmp_path, capsys, pa
     grey_folder(tmp_path / "data")
     with pytest.raises(SourceError, match="data.mean=fallback"):
         input_pipeline.build_dataset(grey_config(tmp_path / "data"), "train", training=True)
+    with pytest.raises(ValueError, match="unknown data.mean 'pixel'"):   # before any pass
+        input_pipeline.training_statistics(grey_config(tmp_path / "data", "data.mean=pixel"))
     cfg = grey_config(tmp_path / "data", "data.mean=fallback")
     _train(cfg, tmp_path / "run")
     printed = capsys.readouterr().out
@@ -337,3 +339,16 @@ def test_imagenet_means_only_where_the_config_asks_for_them(tmp_path, capsys, pa
     np.testing.assert_allclose(stats.mean_rgb, [123.68, 116.779, 103.939], rtol=1e-6)
     np.testing.assert_array_equal(stats.eigenvalues, [0, 0, 0])    # no PCA colour noise
     assert not passes and not (tmp_path / "data" / f"statistics_{TINY_R}.npz").exists()
+
+
+def test_statistics_of_another_size_are_refused_before_the_work_directory_is_written(
+        tmp_path, passes):
+    from alexnet_tf.statistics import DatasetStatistics
+    from alexnet_tf.training import RunOptions, train_and_evaluate
+    grey_folder(tmp_path / "data")
+    DatasetStatistics.per_channel([1, 2, 3], size=64).save(tmp_path / "s64.npz")
+    cfg = grey_config(tmp_path / "data", f"data.statistics_path={tmp_path / 's64.npz'}")
+    with pytest.raises(SourceError, match="64x64 images, but data.resize_size is 76"):
+        train_and_evaluate(cfg, tmp_path / "run", RunOptions(strategy="single", progress=False),
+                           log=lambda *a: None)
+    assert not (tmp_path / "run" / "config.json").exists() and not passes

@@ -76,8 +76,10 @@ class DataConfig:
     resize_size: int = 256            # §2: shorter side -> 256, central 256x256 crop
     input_scale: float = 1.0          # §2: raw 0-255 RGB minus the mean image
     pca_stddev: float = 0.1           # §4.1: alpha_i ~ N(0, 0.1)
-    num_eval_crops: int = 10          # §4.1: four corners + centre, and their reflections
-    mean: str = "image"               # §2: per-pixel mean image; "channel" where none computed
+    num_eval_crops: int = 10          # §4.1: corners + centre and reflections (not read: the
+                                      # view follows random_flip, see preprocessing)
+    mean: str = "image"               # §2: per-pixel mean image; "channel": its RGB means;
+                                      # "fallback": fallback_mean_rgb (no statistics pass)
     random_flip: bool = True          # §4.1: horizontal reflections of the training patches
     # §4.1 adds sum_i alpha_i * lambda_i * p_i. "eigenvalue" is the formula as printed, with
     # lambda_i the covariance eigenvalues of 0-255 pixels: on photos lambda_1 is ~16,000, a
@@ -89,8 +91,8 @@ class DataConfig:
     statistics_path: str = ""         # mean image + RGB eigen; "" = beside the data
     max_image_pixels: int = 8192 * 8192  # larger headers are refused before decoding
     shuffle_buffer: int = 10_000      # examples, for record-based sources (files: full shuffle)
-    # Not in the paper: ImageNet's RGB means as Caffe/VGG use them, for data.mean=channel
-    # when no statistics were computed.
+    # Not in the paper: ImageNet's RGB means as Caffe/VGG use them, subtracted only with
+    # data.mean=fallback (then no statistics are computed and no PCA noise is added).
     fallback_mean_rgb: tuple = (123.68, 116.779, 103.939)
 
 

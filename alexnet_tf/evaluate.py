@@ -6,7 +6,10 @@
 
 A work directory gives its config (dataset, preprocessing) and its latest checkpoint;
 a `.keras` file inside a work directory uses that directory's config, elsewhere the
-`--preset`/`--set` flags. Prints centre-crop and 10-crop errors (§4.1, §6).
+`--preset`/`--set` flags. Prints centre-crop and multi-crop errors (§4.1, §6), each row
+naming its view: `ten_crop` is the paper's ten patches (corners, centre and their
+reflections) for a config that trains with reflections, the five unreflected ones for one
+that trains without (`data.random_flip=False`, e.g. digits).
 Exit codes: 0 done, 2 a usage error (missing model, unknown dataset, bad flag).
 """
 from __future__ import annotations
@@ -51,8 +54,10 @@ def define_flags():
                               "prefix; repeat for an ensemble (softmax averaged).")
     flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
     flags.DEFINE_multi_enum("crops", ["center", "ten_crop"], ["center", "ten_crop"],
-                            "center, ten_crop, or both (repeat the flag).")
-    flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 crops in ten_crop mode).")
+                            "center, ten_crop, or both (repeat the flag). ten_crop averages "
+                            "over corners + centre, and their reflections only where the "
+                            "config trains with reflections (data.random_flip).")
+    flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 or x5 crops in ten_crop mode).")
     flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
     flags.DEFINE_string("preset", "digits", "Config for a .keras file outside a work directory.")
     flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")

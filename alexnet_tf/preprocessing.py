@@ -11,8 +11,10 @@ safe to checkpoint (FACTS.md, "Training state and resume").
   positions in 256) and its horizontal reflection; PCA colour noise
   sum_i alpha_i lambda_i p_i with alpha_i ~ N(0, `cfg.data.pca_stddev`) per image.
 - §4.1 evaluation: the centre patch (`eval_preprocess`, also what serving and
-  predict call) or the ten patches (`ten_crop`: four corners and centre, then
-  their reflections).
+  predict call) or the multi-crop view (`ten_crop_preprocess`): the ten patches
+  (`ten_crop`: four corners and centre, then their reflections) where training
+  reflects (`cfg.data.random_flip`), else those five without reflections
+  (`five_crop`): a model that never saw a mirrored image is not asked about one.
 
 Pixels stay on the 0-255 scale until the very end, where `cfg.data.input_scale`
 multiplies the mean-subtracted (and colour-shifted) image: the statistics and the
@@ -72,20 +74,35 @@ def center_crop(image, crop_size):
     return out
 
 
-def ten_crop(image, crop_size):
-    """§4.1: [10, S, S, C] = four corners and centre, then the same five mirrored.
-
-    Order: top-left, top-right, bottom-left, bottom-right, centre; then their
-    horizontal reflections in the same order.
-    """
+def five_crop(image, crop_size):
+    """[5, S, S, C]: top-left, top-right, bottom-left, bottom-right, centre patches."""
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
     corners = [(0, 0), (0, w - crop_size), (h - crop_size, 0), (h - crop_size, w - crop_size),
                ((h - crop_size) // 2, (w - crop_size) // 2)]
     crops = tf.stack([image[t:t + crop_size, l:l + crop_size] for t, l in corners])
+    crops.set_shape([5, crop_size, crop_size, image.shape[-1]])
+    return crops
+
+
+def ten_crop(image, crop_size):
+    """§4.1: [10, S, S, C] = `five_crop`, then the same five mirrored, in the same order."""
+    crops = five_crop(image, crop_size)
     crops = tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
     crops.set_shape([10, crop_size, crop_size, image.shape[-1]])
     return crops
+
+
+def multi_crop_count(cfg) -> int:
+    """Patches of the multi-crop view: 10 where training reflects, else 5."""
+    return 10 if cfg.data.random_flip else 5
+
+
+def multi_crop_view(cfg) -> str:
+    """What the multi-crop view is, in words, for reports."""
+    if cfg.data.random_flip:
+        return "10 crops (corners + centre and their reflections, §4.1)"
+    return "5 crops (corners + centre; no reflections: this config trains without flips)"
 
 
 def _split_seed(seed, num):
@@ -185,12 +202,17 @@ def eval_preprocess(image_uint8, cfg, stats):
 
 
 def ten_crop_preprocess(image_uint8, cfg, stats):
-    """§4.1 test-time patches: float32 [10, S, S, 3], each preprocessed as eval_preprocess."""
+    """§4.1 test-time patches, each preprocessed as eval_preprocess: float32 [C, S, S, 3].
+
+    The view of evaluation's `ten_crop` mode, following the training augmentation: the ten
+    patches where `cfg.data.random_flip` (C = 10), else the five unreflected ones (C = 5).
+    """
+    crops = ten_crop if cfg.data.random_flip else five_crop
     mean = _check_mean(cfg, stats)
     image = resize_and_center_crop(image_uint8, cfg.data.resize_size)
     mean_image = tf.constant(mean, tf.float32) if cfg.data.mean == "image" else None
-    return _normalise(ten_crop(image, cfg.model.image_size),
-                      None if mean_image is None else ten_crop(mean_image, cfg.model.image_size),
+    return _normalise(crops(image, cfg.model.image_size),
+                      None if mean_image is None else crops(mean_image, cfg.model.image_size),
                       _channel_offset(cfg, stats), cfg)
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import pathlib
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -54,12 +55,13 @@ class DatasetStatistics:
         return (v * lam) @ v.T
 
     def mean(self, mode: str) -> np.ndarray:
-        """The mean to subtract: [R, R, 3] for "image" (§2), [1, 1, 3] for "channel"."""
+        """The mean to subtract: [R, R, 3] for "image" (§2), [1, 1, 3] for "channel" (and
+        "fallback": statistics made by `per_channel` from given means)."""
         if mode == "image":
             return self.mean_image
-        if mode == "channel":
+        if mode in ("channel", "fallback"):
             return self.mean_rgb.reshape(1, 1, 3)
-        raise ValueError(f"unknown mean mode {mode!r}; use 'image' or 'channel'")
+        raise ValueError(f"unknown mean mode {mode!r}; use 'image', 'channel' or 'fallback'")
 
     @classmethod
     def from_moments(cls, mean_image, covariance, num_images=0) -> "DatasetStatistics":
@@ -79,14 +81,20 @@ class DatasetStatistics:
         return cls.from_moments(mean_image, covariance, num_images)
 
     def save(self, path) -> None:
-        """Writes a .npz atomically (a temporary file, then a rename)."""
+        """Writes a .npz atomically (a temporary file, then a rename): a reader sees the
+        previous file or the whole new one, never part of it."""
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
         try:
             with os.fdopen(fd, "wb") as f:
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from others
                 np.savez(f, mean_image=self.mean_image, eigenvalues=self.eigenvalues,
                          eigenvectors=self.eigenvectors, num_images=self.num_images)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -104,7 +112,7 @@ class DatasetStatistics:
             with np.load(path) as data:
                 return cls(data["mean_image"], data["eigenvalues"], data["eigenvectors"],
                            int(data["num_images"]))
-        except (KeyError, ValueError, OSError) as e:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path} is not a statistics file written by "
                              f"DatasetStatistics.save: {e}") from None
 

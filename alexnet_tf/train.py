@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 NEXT_STEPS = """
 Next: the same command trains on real data. The paper preset subtracts the training set's
-mean image (§2): compute it once with tools.compute_statistics and the same data flags.
+mean image (§2): the first run computes it once, or tools.compute_statistics beforehand.
   ImageNet (the ILSVRC-2012 tars in a directory, prepared once by TFDS, no download):
     python -m tools.compute_statistics --preset=paper --dataset=imagenet2012 \\
       --data_dir=/path/to/tfds --manual_dir=/path/to/tars
@@ -38,7 +38,7 @@ mean image (§2): compute it once with tools.compute_statistics and the same dat
   TFRecord shards (python -m tools.write_tfrecords, from either source):
     python -m alexnet_tf.train --preset=paper --workdir=runs/records \\
       --set data.dataset=tfrecord --set data.data_dir=/path/to/shards
-  Evaluate (centre crop and 10 crops):  python -m alexnet_tf.evaluate --model={workdir}"""
+  Evaluate (centre crop and multi-crop):  python -m alexnet_tf.evaluate --model={workdir}"""
 
 
 def split_config_flags(argv):

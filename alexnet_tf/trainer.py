@@ -105,7 +105,9 @@ class Trainer:
         if options.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.distribution = distribution or make_distribution(options.strategy)
-        self.data = data or (SyntheticData(cfg) if options.synthetic_data else PipelineData(cfg))
+        self.data = data or (SyntheticData(cfg) if options.synthetic_data else PipelineData(
+            cfg, statistics_fallback=checkpointing.WorkDir(workdir).statistics,
+            progress=options.progress))
         if self.data.num_classes != cfg.model.num_classes:
             raise ValueError(f"the dataset has {self.data.num_classes} classes but "
                              f"model.num_classes={cfg.model.num_classes}; pass "

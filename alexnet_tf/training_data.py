@@ -7,6 +7,8 @@ and the validation set in a fixed order.
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import Callable
 
 import tensorflow as tf
 
@@ -15,8 +17,17 @@ from alexnet_tf.config import Config
 
 @dataclasses.dataclass
 class PipelineData:
-    """`alexnet_tf.input_pipeline` for `cfg.data.dataset`."""
+    """`alexnet_tf.input_pipeline` for `cfg.data.dataset`.
+
+    Its statistics are resolved once: read when it is made, or computed and cached when
+    first needed (`input_pipeline.training_statistics`; at `statistics_fallback` where the
+    data's own directory cannot be written), then used by every epoch and the validation
+    set.
+    """
     cfg: Config
+    statistics_fallback: str | os.PathLike | None = None
+    progress: bool = True
+    log: Callable = print
 
     def __post_init__(self):
         from alexnet_tf import input_pipeline  # the pipeline is left of training
@@ -26,21 +37,29 @@ class PipelineData:
         self.class_names = list(self.info.class_names)
         self.train_examples = int(self.info.num_examples["train"])
         self.validation_examples = int(self.info.num_examples["validation"])
+        # Statistics that are there are read now (a wrong one refused before the work
+        # directory is written); a pass, if needed, waits until training starts.
+        self._statistics = input_pipeline.training_statistics(
+            self.cfg, fallback_path=self.statistics_fallback, log=self.log, compute=False)
 
     def train(self, *, seed: int, epoch: int, batch_size: int, shard=None) -> tf.data.Dataset:
         """(images, labels, files skipped so far this epoch) batches."""
         return self._pipeline.build_dataset(self.cfg, "train", training=True, seed=seed,
                                             epoch=epoch, batch_size=batch_size, shard=shard,
-                                            report_skipped=True)
+                                            report_skipped=True, statistics=self.statistics())
 
     def validation(self, *, batch_size: int, ten_crop: bool = False) -> tf.data.Dataset:
         return self._pipeline.build_dataset(self.cfg, "validation", training=False,
-                                            batch_size=batch_size, ten_crop=ten_crop)
+                                            batch_size=batch_size, ten_crop=ten_crop,
+                                            statistics=self.statistics())
 
     def statistics(self):
-        """The dataset statistics the pipeline used, if it exposes them."""
-        getter = getattr(self._pipeline, "dataset_statistics", None)
-        return getter(self.cfg) if getter else None
+        """The dataset statistics the pipeline uses (§2, §4.1), resolved once per run."""
+        if self._statistics is None:
+            self._statistics = self._pipeline.training_statistics(
+                self.cfg, fallback_path=self.statistics_fallback, progress=self.progress,
+                log=self.log)
+        return self._statistics
 
 
 @dataclasses.dataclass

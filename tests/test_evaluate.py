@@ -1,4 +1,5 @@
 """Centre-crop / 10-crop top-1/top-5 error and ensembles, against NumPy on the model's outputs."""
+import json
 import os
 import subprocess
 import sys
@@ -107,6 +108,36 @@ def test_run_evaluation_on_a_work_dir_uses_its_config_and_checkpoint(trained_wor
                                   crops=["center"], batch_size=8)
 
 
+def test_the_multi_crop_view_of_a_config_without_flips_is_five_unreflected_patches(
+        trained_workdir):
+    """tiny, like digits, trains without reflections: its multi-crop view is the four corner
+    patches and the centre patch, with NumPy slicing as the reference."""
+    from alexnet_tf import preprocessing
+    from alexnet_tf.sources import digits
+    workdir, cfg = trained_workdir
+    assert not cfg.data.random_flip
+    n, size, crop = 24, cfg.data.resize_size, cfg.model.image_size
+    results = evaluation.run_evaluation([str(workdir)], split="validation",
+                                        crops=["ten_crop"], batch_size=10, max_images=n)
+    images, labels = digits.load_split()["validation"]
+    mean = input_pipeline.dataset_statistics(cfg).mean_rgb.astype(np.float64)
+    m, c = size - crop, (size - crop) // 2
+    crops = []
+    for image in images[:n]:
+        resized = preprocessing.resize_and_center_crop(image, size).numpy().astype(np.float64)
+        crops.append([(resized[t:t + crop, l:l + crop] - mean) * cfg.data.input_scale
+                      for t, l in [(0, 0), (0, m), (m, 0), (m, m), (c, c)]])
+    probs = _model_probabilities(checkpointing.load_model(workdir),
+                                 np.asarray(crops, np.float32))
+    nll = -np.mean(np.log(probs[np.arange(n), labels[:n]]))
+    assert results["ten_crop"]["loss"] == pytest.approx(nll, rel=1e-4)
+    for k in (1, 5):
+        assert results["ten_crop"][f"top{k}_error"] == pytest.approx(
+            numpy_top_k_error(probs, labels[:n], k), abs=1e-9)
+    assert results["ten_crop"]["crops"] == 5
+    assert "no reflections" in results["ten_crop"]["view"]
+
+
 def test_the_evaluate_command_prints_both_crops(trained_workdir, tmp_path):
     workdir, _ = trained_workdir
     out_json = tmp_path / "results.json"
@@ -116,5 +147,19 @@ def test_the_evaluate_command_prints_both_crops(trained_workdir, tmp_path):
         capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ensemble of" in result.stdout
-    assert "center" in result.stdout and "ten_crop" in result.stdout
-    assert '"images": 40' in out_json.read_text()
+    # The view is named for what it is: tiny trains without flips, so five patches.
+    assert "centre" in result.stdout and "5 crops" in result.stdout
+    assert "no reflections" in result.stdout and "10 crops" not in result.stdout
+    saved = json.loads(out_json.read_text())["results"]
+    assert saved["center"]["images"] == 40 and saved["ten_crop"]["images"] == 40
+    assert (saved["center"]["crops"], saved["ten_crop"]["crops"]) == (1, 5)
+    assert "no reflections" in saved["ten_crop"]["view"]
+
+
+def test_results_name_the_ten_patches_where_the_config_trains_with_flips(models):
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((3, 10, 67, 67, 3), "float32"), np.zeros(3, "int32"))).batch(2)
+    result = evaluation.evaluate_models(models[:1], lambda ten_crop: data, modes=("ten_crop",))
+    assert result["ten_crop"]["crops"] == 10
+    text = evaluation.format_results(result, ["m"])
+    assert "10 crops" in text and "reflections" in text and "no reflections" not in text

@@ -49,7 +49,8 @@ def test_digits_batches_have_the_right_shape_and_dtype():
                                        ten_crop=True)
     assert int(val.cardinality()) == 4
     last_images, last_labels = next(iter(val.skip(3)))
-    assert last_images.shape == (60, 10, 67, 67, 3) and last_labels.shape == (60,)
+    # digits trains without reflections: five patches (corners + centre), none mirrored.
+    assert last_images.shape == (60, 5, 67, 67, 3) and last_labels.shape == (60,)
 
 
 def test_epochs_are_reproducible_and_differ():
@@ -202,3 +203,152 @@ def test_skipping_pipeline_checkpoints_and_survives_a_vanished_file(tmp_path):
     (root / "val" / "dog" / "e_rgba.png").unlink()
     batches = list(dataset)
     assert sum(len(b[1]) for b in batches) == 5 and int(batches[-1][2]) == 5
+
+
+# -- A file source without statistics: training computes them once (§2, §4.1) -----------
+
+TINY_R, TINY_S = 76, 67    # the tiny preset's resize and crop
+
+
+def grey_folder(root):
+    """root/{train,val}/{a,b}/*.png: random grey images already R x R (the §2 resize keeps
+    them as they are). Returns the training images [N, R, R] and the validation ones."""
+    from PIL import Image
+    rng = np.random.RandomState(1)
+    images = {"train": [], "val": []}
+    for split, per_class in (("train", 6), ("val", 2)):
+        for label in ("a", "b"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(per_class):
+                grey = rng.randint(40, 220, (TINY_R, TINY_R)).astype(np.uint8)
+                Image.fromarray(grey, "L").save(root / split / label / f"{i}.png")
+                images[split].append(grey)
+    return np.stack(images["train"]), np.stack(images["val"])
+
+
+def grey_config(root, *extra):
+    return config.override(config.get_config("tiny"), [
+        "data.dataset=folder", f"data.data_dir={root}", "model.num_classes=2",
+        "train.batch_size=4", "train.epochs=2", *extra])
+
+
+def _train(cfg, workdir):
+    from alexnet_tf.training import RunOptions, train_and_evaluate
+    lines = []
+    summary = train_and_evaluate(cfg, workdir, RunOptions(strategy="single", progress=False),
+                                 log=lines.append)
+    assert summary["status"] == "completed"
+    return lines
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Counts the statistics passes over a training split."""
+    counted = []
+    real = input_pipeline.compute_statistics
+
+    def counting(*args, **kwargs):
+        counted.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(input_pipeline, "compute_statistics", counting)
+    return counted
+
+
+COMPUTING = "computing the training set's mean and RGB PCA"
+
+
+def test_training_on_a_folder_without_statistics_computes_them_once_and_caches_them(
+        tmp_path, capsys, passes):
+    from alexnet_tf.statistics import DatasetStatistics
+    train, val = grey_folder(tmp_path / "data")
+    cfg = grey_config(tmp_path / "data")
+    lines = _train(cfg, tmp_path / "run")
+    printed = capsys.readouterr().out + "\n".join(lines)
+    # One pass and one line for the whole two-epoch run, naming the file it writes.
+    cached = tmp_path / "data" / f"statistics_{TINY_R}.npz"
+    assert printed.count(COMPUTING) == 1 and f"12 images -> {cached}" in printed
+    assert "fallback_mean_rgb" not in printed and len(passes) == 1
+    # The training set's own statistics (NumPy over the same images), not ImageNet's means:
+    # a grey pixel (g, g, g) has covariance var(g) * ones(3, 3): lambda_1 = 3 var(g).
+    pixels = train.astype(np.float64)
+    for stats in (DatasetStatistics.load(cached), DatasetStatistics.load(tmp_path / "run" /
+                                                                         "statistics.npz")):
+        np.testing.assert_allclose(stats.mean_rgb, [pixels.mean()] * 3, rtol=1e-5)
+        np.testing.assert_allclose(stats.eigenvalues, [3 * pixels.var(), 0, 0], atol=1e-2)
+    # What the pipeline subtracts: (centre patch - that mean) * input_scale.
+    images, _ = next(iter(input_pipeline.build_dataset(cfg, "validation", training=False,
+                                                       batch_size=4)))
+    c = (TINY_R - TINY_S) // 2
+    expected = (val[:4, c:c + TINY_S, c:c + TINY_S, None].astype(np.float64)
+                - pixels.mean()) * cfg.data.input_scale
+    np.testing.assert_allclose(images.numpy(), np.broadcast_to(expected, images.shape),
+                               atol=1e-4)
+    # A second run reads the cached file: no second pass, no line.
+    lines = _train(cfg, tmp_path / "run2")
+    assert COMPUTING not in capsys.readouterr().out + "\n".join(lines) and len(passes) == 1
+    assert not list((tmp_path / "data").glob("*.tmp")) and not list(
+        (tmp_path / "data").glob(".*"))
+    # A damaged file (cut short) is computed again and replaced, in one more line.
+    cached.write_bytes(cached.read_bytes()[:500])
+    lines = []
+    stats = input_pipeline.training_statistics(cfg, progress=False, log=lines.append)
+    assert len(lines) == 2 and "not a statistics file" in lines[0] and COMPUTING in lines[1]
+    assert len(passes) == 2
+    np.testing.assert_array_equal(DatasetStatistics.load(cached).mean_image, stats.mean_image)
+
+
+def test_statistics_go_to_the_work_directory_where_the_data_is_read_only(
+        tmp_path, capsys, passes, monkeypatch):
+    from alexnet_tf import evaluation
+    from alexnet_tf.sources import folder as folder_source
+    from alexnet_tf.statistics import DatasetStatistics
+    train, _ = grey_folder(tmp_path / "data")
+    # A directory no one can write into, even root: a path below a regular file.
+    (tmp_path / "a_file").write_text("")
+    unwritable = tmp_path / "a_file" / f"statistics_{TINY_R}.npz"
+    monkeypatch.setattr(folder_source.FolderSource, "default_statistics_path",
+                        lambda self: unwritable)
+    cfg = grey_config(tmp_path / "data", "train.epochs=1")
+    workdir = tmp_path / "run"
+    _train(cfg, workdir)
+    printed = capsys.readouterr().out
+    assert printed.count(COMPUTING) == 1 and str(workdir / "statistics.npz") in printed
+    stats = DatasetStatistics.load(workdir / "statistics.npz")
+    np.testing.assert_allclose(stats.mean_rgb, [train.astype(np.float64).mean()] * 3, rtol=1e-5)
+    # Run again in that work directory (resume), and evaluate it: no second pass.
+    _train(cfg, workdir)
+    evaluation.run_evaluation([str(workdir)], split="validation", crops=["center"],
+                              batch_size=4)
+    assert COMPUTING not in capsys.readouterr().out and len(passes) == 1
+    assert not list(workdir.glob("*.tmp")) and not list(workdir.glob(".statistics*"))
+
+
+def test_imagenet_means_only_where_the_config_asks_for_them(tmp_path, capsys, passes):
+    from alexnet_tf.statistics import DatasetStatistics
+    grey_folder(tmp_path / "data")
+    with pytest.raises(SourceError, match="data.mean=fallback"):
+        input_pipeline.build_dataset(grey_config(tmp_path / "data"), "train", training=True)
+    with pytest.raises(ValueError, match="unknown data.mean 'pixel'"):   # before any pass
+        input_pipeline.training_statistics(grey_config(tmp_path / "data", "data.mean=pixel"))
+    cfg = grey_config(tmp_path / "data", "data.mean=fallback")
+    _train(cfg, tmp_path / "run")
+    printed = capsys.readouterr().out
+    assert printed.count("data.fallback_mean_rgb") == 1 and COMPUTING not in printed
+    stats = DatasetStatistics.load(tmp_path / "run" / "statistics.npz")
+    np.testing.assert_allclose(stats.mean_rgb, [123.68, 116.779, 103.939], rtol=1e-6)
+    np.testing.assert_array_equal(stats.eigenvalues, [0, 0, 0])    # no PCA colour noise
+    assert not passes and not (tmp_path / "data" / f"statistics_{TINY_R}.npz").exists()
+
+
+def test_statistics_of_another_size_are_refused_before_the_work_directory_is_written(
+        tmp_path, passes):
+    from alexnet_tf.statistics import DatasetStatistics
+    from alexnet_tf.training import RunOptions, train_and_evaluate
+    grey_folder(tmp_path / "data")
+    DatasetStatistics.per_channel([1, 2, 3], size=64).save(tmp_path / "s64.npz")
+    cfg = grey_config(tmp_path / "data", f"data.statistics_path={tmp_path / 's64.npz'}")
+    with pytest.raises(SourceError, match="64x64 images, but data.resize_size is 76"):
+        train_and_evaluate(cfg, tmp_path / "run", RunOptions(strategy="single", progress=False),
+                           log=lambda *a: None)
+    assert not (tmp_path / "run" / "config.json").exists() and not passes

@@ -46,6 +46,17 @@ def test_missing_or_foreign_file_is_a_clear_error(tmp_path):
         statistics.DatasetStatistics.load(tmp_path / "other.npz")
 
 
+def test_a_truncated_or_empty_file_is_a_clear_error(tmp_path):
+    """What a crash of an older, non-atomic writer or a full disk could leave."""
+    path = tmp_path / "statistics.npz"
+    statistics.compute_statistics([np.zeros((1, 6, 6, 3))], size=6).save(path)
+    whole = path.read_bytes()
+    for damaged in (whole[:len(whole) // 2], whole[:-10], b""):
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match="not a statistics file"):
+            statistics.DatasetStatistics.load(path)
+
+
 def test_per_channel_statistics():
     stats = statistics.DatasetStatistics.per_channel([10.0, 20.0, 30.0], size=4)
     np.testing.assert_array_equal(stats.mean("channel").reshape(3), [10, 20, 30])

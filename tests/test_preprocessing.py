@@ -129,6 +129,29 @@ def test_ten_crop_windows():
     np.testing.assert_array_equal(crops, expected)
 
 
+def test_multi_crop_view_follows_the_training_flips():
+    """Ten patches where training reflects (§4.1), the five unreflected ones where it never
+    does: the model is not asked about images it never saw (a mirrored digit)."""
+    image = coordinate_image()
+    stats = random_statistics()
+    m, c = R - S, (R - S) // 2
+    corners = [(0, 0), (0, m), (m, 0), (m, m), (c, c)]
+
+    def windows(array):
+        return [array[t:t + S, l:l + S].astype(np.float64) for t, l in corners]
+
+    patches = [0.25 * (w - mean) for w, mean in zip(windows(image), windows(stats.mean_image))]
+    mirrored = [p[:, ::-1] for p in patches]
+    for flips, expected in ((False, patches), (True, patches + mirrored)):
+        cfg = config.override(PAPER, ["data.input_scale=0.25", f"data.random_flip={flips}"])
+        out = preprocessing.ten_crop_preprocess(image, cfg, stats).numpy()
+        assert out.shape == (len(expected), S, S, 3)
+        np.testing.assert_allclose(out, np.stack(expected), rtol=1e-5, atol=1e-3)
+        assert preprocessing.multi_crop_count(cfg) == len(expected)
+    for preset, count in (("paper", 10), ("digits", 5), ("tiny", 5)):
+        assert preprocessing.multi_crop_count(config.get_config(preset)) == count
+
+
 def test_pca_lighting_follows_the_formula():
     stats = random_statistics()
     image = RNG.uniform(-100, 100, (5, 7, 3)).astype(np.float32)

@@ -10,7 +10,7 @@ wrong with the file:
     <path>: not a .keras file (not a zip archive)
     <path>: truncated or damaged zip archive (...)
     <path>: its weights file is unreadable (...)
-    <path>: refused: a Lambda layer ... (safe mode)
+    <path>: refused: it has Lambda layer(s) '...', whose Python code safe mode does not load
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import keras
 
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.weights.h5"
+WEIGHTS_MEMBERS = (WEIGHTS_MEMBER, "model.weights.npz")    # Keras writes one of them
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")   # a member's header; an empty archive
 
 
@@ -100,7 +101,9 @@ def _check_archive(path: pathlib.Path):
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ModelFileError(f"{path}: truncated or damaged zip archive ({_first_line(e)})") \
             from None
-    missing = [m for m in (CONFIG_MEMBER, WEIGHTS_MEMBER) if m not in names]
+    missing = [m for m in (CONFIG_MEMBER,) if m not in names]
+    if not any(m in names for m in WEIGHTS_MEMBERS):
+        missing.append(WEIGHTS_MEMBER)
     if missing:
         raise ModelFileError(f"{path}: not a .keras file, or a damaged one (the archive has "
                              f"{sorted(names)}, no {' or '.join(missing)})")

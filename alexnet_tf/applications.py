@@ -20,7 +20,7 @@ import os
 import keras
 
 from alexnet_tf import config as config_lib
-from alexnet_tf import pretrained
+from alexnet_tf import model_files, pretrained
 from alexnet_tf.model import FEATURES_NAME, LOGITS_NAME, build_alexnet
 
 POOL5_NAME = "pool5"
@@ -78,7 +78,7 @@ def _logits_model(weights, config, classes):
     if not os.path.exists(path):
         raise FileNotFoundError(f"weights file {path} does not exist")
     if path.endswith(".keras"):
-        loaded = keras.saving.load_model(path)          # safe_mode=True
+        loaded = model_files.load_keras_file(path)      # safe mode; damage: one line
         try:
             logits = loaded.get_layer(LOGITS_NAME).output
         except ValueError:
@@ -89,7 +89,7 @@ def _logits_model(weights, config, classes):
         return pretrained.load_bvlc_alexnet(path, _with_classes(cfg, classes))
     if path.endswith(".weights.h5"):
         model = build_alexnet(_with_classes(_config(config), classes).model)
-        model.load_weights(path)
+        model_files.load_weights_file(model, path)
         return model
     raise ValueError(f"weights={path!r}: expected None, a .keras, .weights.h5 or "
                      "caffe-tensorflow .npy file")

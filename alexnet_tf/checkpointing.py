@@ -31,6 +31,7 @@ import keras
 import tensorflow as tf
 
 from alexnet_tf import config as config_lib
+from alexnet_tf import model_files
 from alexnet_tf.model import build_alexnet
 
 CONFIG_FILE = "config.json"
@@ -178,9 +179,7 @@ def load_model(path, cfg: config_lib.Config | None = None) -> keras.Model:
     config two levels up."""
     path = pathlib.Path(path)
     if path.suffix == ".keras":
-        if not path.exists():
-            raise CheckpointError(f"no such model file: {path}")
-        return keras.saving.load_model(path)
+        return model_files.load_keras_file(path)     # a damaged file: one ModelFileError
     if path.is_dir():
         cfg = cfg or load_config(path)
         saver_dir = path / CHECKPOINT_DIR
@@ -188,7 +187,7 @@ def load_model(path, cfg: config_lib.Config | None = None) -> keras.Model:
         if prefixes:
             return _model_from_checkpoint(prefixes, cfg)
         if (path / MODEL_FILE).exists():
-            return keras.saving.load_model(path / MODEL_FILE)
+            return model_files.load_keras_file(path / MODEL_FILE)
         raise CheckpointError(f"{path} has neither checkpoints nor {MODEL_FILE}")
     if pathlib.Path(f"{path}.index").exists():
         cfg = cfg or load_config(path.parent.parent)

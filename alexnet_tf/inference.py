@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from alexnet_tf import checkpointing, class_names as class_names_lib, config as config_lib
-from alexnet_tf import image_decoding, preprocessing
+from alexnet_tf import image_decoding, model_files, preprocessing
 from alexnet_tf.statistics import DatasetStatistics
 
 
@@ -151,7 +151,7 @@ def load_classifier(path, *, config: config_lib.Config | str | None = None,
         config = checkpointing.load_config(config_file.parent)
     try:
         model = checkpointing.load_model(path, config)
-    except (checkpointing.CheckpointError, OSError) as e:
+    except (checkpointing.CheckpointError, model_files.ModelFileError, OSError) as e:
         raise InputError(str(e)) from None
     cfg = config or _matching_preset(model, path)
     if statistics is None:

@@ -45,7 +45,8 @@ def main(argv):
         result = prediction.predict_files(classifier, images, k=FLAGS.k,
                                           batch_size=FLAGS.batch_size)
     except (ValueError, OSError, RuntimeError) as e:   # a bad model path or option: one line
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2) if FLAGS.json else prediction.format_text(result))
     if result["errors"]:
         sys.exit(1)

@@ -21,9 +21,10 @@ import keras
 from alexnet_tf import class_names as class_names_lib
 from alexnet_tf import config as config_lib
 from alexnet_tf.statistics import DatasetStatistics
-from export import server_config, servability, serving_check, signatures, warmup
+from export import output_files, server_config, servability, serving_check, signatures
+from export import warmup
 from export.signatures import ServingLimits
-from export.versioning import write_version
+from export.versioning import versions, write_version
 
 EXPORT_INFO_FILE = "export_info.json"
 
@@ -96,20 +97,37 @@ def export_saved_model(trained: TrainedModel, base_path, *, version=None,
     summary (path, version, size, config files, the server command)."""
     archive = signatures.build_archive(trained.model, trained.cfg, trained.stats,
                                        trained.classes, limits)
-    with write_version(base_path, version) as pending:
-        archive.write_out(pending.staging, verbose=False)
-        signatures.mark_classify_signature(pending.staging)
-        requests = warmup.warmup_requests(model_name, trained.cfg.model.image_size,
-                                          trained.cfg.model.channels)
-        warmup.write_warmup_file(pending.staging, requests)
-        _write_export_info(pending.staging, trained, limits)
-        if verify:
-            _verify_like_the_server(pending.staging)
-        else:
-            servability.check_servable(pending.staging)
+    try:
+        with write_version(base_path, version) as pending:
+            archive.write_out(pending.staging, verbose=False)
+            signatures.mark_classify_signature(pending.staging)
+            requests = warmup.warmup_requests(model_name, trained.cfg.model.image_size,
+                                              trained.cfg.model.channels)
+            warmup.write_warmup_file(pending.staging, requests)
+            _write_export_info(pending.staging, trained, limits)
+            if verify:
+                _verify_like_the_server(pending.staging)
+            else:
+                servability.check_servable(pending.staging)
+    except Exception as e:
+        if not output_files.disk_full(e):
+            raise
+        # write_version has removed the unfinished version by now.
+        raise output_files.DiskFullError(
+            f"disk full writing {output_files.full_path(e) or base_path}; the new version "
+            f"was not published (its partial files are removed); {_published(base_path)}") \
+            from None
     config_dir = server_config_dir or os.path.dirname(os.path.abspath(base_path))
-    files = server_config.write_server_files(
-        config_dir, model_name, serving_base_path or os.path.abspath(base_path), limits)
+    try:
+        files = server_config.write_server_files(
+            config_dir, model_name, serving_base_path or os.path.abspath(base_path), limits)
+    except Exception as e:
+        if not output_files.disk_full(e):
+            raise
+        target = output_files.full_path(e) or config_dir
+        raise output_files.DiskFullError(
+            f"disk full writing {target}; {pending.path} was published and is complete, "
+            f"{target} was left as it was") from None
     return {
         "path": pending.path,
         "version": pending.version,
@@ -119,6 +137,14 @@ def export_saved_model(trained: TrainedModel, base_path, *, version=None,
         "command": server_config.server_command(config_dir),
         "command_with_batching": server_config.server_command(config_dir, batching=True),
     }
+
+
+def _published(base_path) -> str:
+    present = versions(base_path)
+    if not present:
+        return f"no version had been published under {base_path} before"
+    return (f"published versions are intact (latest: "
+            f"{os.path.join(base_path, str(present[-1]))})")
 
 
 def _write_export_info(version_dir, trained: TrainedModel, limits: ServingLimits):
@@ -142,8 +168,9 @@ def _verify_like_the_server(version_dir):
 
 
 # What a user can cause (a wrong path, a missing statistics file, a model the server cannot
-# run, an existing version): one message, exit code 2, no stack trace.
-USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, RuntimeError)
+# run, an existing version, a full disk): one message, exit code 2, no stack trace.
+USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, RuntimeError,
+               output_files.DiskFullError)
 
 
 def run_command(command, argv) -> int:
@@ -152,6 +179,12 @@ def run_command(command, argv) -> int:
         command(argv)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if not output_files.disk_full(e):
+            raise
+        print(f"error: disk full writing {output_files.full_path(e) or 'the output'}",
+              file=sys.stderr)
         return 2
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
+from export.output_files import atomic_write
 from export.signatures import ServingLimits
 
 MODELS_CONFIG_FILE = "models.config"
@@ -65,8 +66,6 @@ def write_server_files(config_dir, model_name, base_path, limits: ServingLimits)
     texts = {"models_config": models_config_text(model_name, base_path),
              "batching_parameters": batching_parameters_text(limits)}
     for key, path in paths.items():
-        temporary = f"{path}.tmp"
-        with open(temporary, "w") as f:
-            f.write(texts[key])
-        os.replace(temporary, path)     # a server re-reading the file never sees half of it
+        # A server re-reading the file never sees half of it; a full disk leaves it as it was.
+        atomic_write(path, texts[key])
     return paths

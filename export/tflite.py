@@ -30,8 +30,10 @@ import tensorflow as tf
 
 from alexnet_tf import lrn_ops
 from alexnet_tf.model import with_softmax
+from export import output_files
 
 KINDS = ("float32", "float16", "dynamic_int8", "full_int8")
+REPORT_FILE = "tflite_report.json"
 TOLERANCES = {"float32": 1e-5, "float16": 5e-3}     # max |p_tflite - p_keras|
 
 
@@ -195,15 +197,27 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
     Returns {kind: Parity}."""
     os.makedirs(output_dir, exist_ok=True)
     expected = keras_probabilities(model, verification_images)
-    results = {}
+    results, written = {}, []
+
+    def write(path, data):
+        try:
+            output_files.atomic_write(path, data)
+        except OSError as e:
+            if not output_files.disk_full(e):
+                raise
+            message = f"disk full writing {path}; the {os.path.basename(path)} there before " \
+                      f"(if any) is intact"
+            if os.path.basename(path) != REPORT_FILE:
+                message += f" and {REPORT_FILE} was not updated"
+            if written:
+                message += f" (written before it: {', '.join(written)})"
+            raise output_files.DiskFullError(message) from None
+        written.append(os.path.basename(path))
+
     for kind in kinds:
         flatbuffer = convert(model, kind, representative_images=calibration_images)
         result = parity(flatbuffer, kind, verification_images, expected)
-        path = os.path.join(output_dir, f"{name}_{kind}.tflite")
-        temporary = path + ".tmp"
-        with open(temporary, "wb") as f:
-            f.write(flatbuffer)
-        os.replace(temporary, path)
+        write(os.path.join(output_dir, f"{name}_{kind}.tflite"), flatbuffer)
         results[kind] = result
         progress(f"{kind:>12}: {result.bytes / 2**20:8.2f} MiB, max |dp| "
                  f"{result.max_abs_difference:.2e}, top-1 agreement "
@@ -211,8 +225,7 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
                  + (f", float ops: {result.float_ops}" if result.float_ops else ""))
     report = {kind: dataclasses.asdict(r) | {"within_tolerance": r.within_tolerance}
               for kind, r in results.items()}
-    with open(os.path.join(output_dir, "tflite_report.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    write(os.path.join(output_dir, REPORT_FILE), json.dumps(report, indent=1))
     misses = [k for k, r in results.items() if not r.within_tolerance]
     if misses:
         raise ValueError(f"TFLite outputs differ from the Keras model beyond tolerance for "
@@ -240,7 +253,7 @@ def _tflite_command(argv):
                                    trained.stats)
     export_tflite(trained.model, FLAGS.output, calibration_images=calibration,
                   verification_images=verification, kinds=FLAGS.kinds)
-    print(f"wrote {FLAGS.output}/tflite_report.json")
+    print(f"wrote {os.path.join(FLAGS.output, REPORT_FILE)}")
 
 
 def _define_flags():

@@ -408,6 +408,99 @@ def test_versions_are_written_atomically(tmp_path):
     assert versioning.next_version(base) == 8
 
 
+def _concurrently(count, work):
+    """Runs work(i, barrier) in `count` threads; returns their results or raises the first
+    error. The barrier lets each writer stop just before publishing until all are there."""
+    import threading
+    barrier = threading.Barrier(count, timeout=120)
+    results, errors = [None] * count, []
+
+    def run(i):
+        try:
+            results[i] = work(i, barrier)
+        except BaseException as e:     # noqa: BLE001 (re-raised below, in the test thread)
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_concurrent_writers_each_publish_a_version(tmp_path):
+    """Three writers pick version 1 at the start; at publish time two find it taken and
+    take the next free numbers instead of failing."""
+    base = tmp_path / "m"
+
+    def write(i, barrier):
+        with versioning.write_version(base) as pending:
+            assert pending.version == 1              # all started before any published
+            with open(os.path.join(pending.staging, "writer.txt"), "w") as f:
+                f.write(str(i))
+            barrier.wait()                           # every writer is about to publish
+        return pending
+
+    published = _concurrently(3, write)
+    assert sorted(p.version for p in published) == [1, 2, 3]
+    assert sorted(os.listdir(base)) == ["1", "2", "3"]   # no staging directory left
+    for i, pending in enumerate(published):
+        assert pending.path == os.path.join(base, str(pending.version))
+        with open(os.path.join(pending.path, "writer.txt")) as f:
+            assert f.read() == str(i)                # each path holds its own writer's files
+
+
+def test_an_explicit_version_taken_meanwhile_is_refused_cleanly(tmp_path):
+    base = tmp_path / "m"
+    with pytest.raises(FileExistsError, match=r"cannot publish .*/5: another writer "
+                                              r"published version 5 meanwhile"):
+        with versioning.write_version(base, version=5) as pending:
+            open(os.path.join(pending.staging, "mine.txt"), "w").close()
+            with versioning.write_version(base, version=5) as other:   # wins the race
+                open(os.path.join(other.staging, "theirs.txt"), "w").close()
+    assert sorted(os.listdir(base)) == ["5"]                            # nothing left behind
+    assert os.listdir(base / "5") == ["theirs.txt"]                     # theirs untouched
+
+
+def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch):
+    """Two `export_saved_model`s into one base path, both past their checks before either
+    publishes: both succeed, each summary names its own version, and each version serves
+    its own model."""
+    from export import saved_model
+    from export.saved_model import TrainedModel, export_saved_model
+    cfg = config.get_config("tiny")
+    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
+    classes = saved_model.class_names_lib.for_classes(10, cfg.data.dataset)
+    models = [build_alexnet(cfg.model) for _ in range(2)]
+    barriers = {}
+    check_servable = servability.check_servable
+
+    def check_then_wait(version_dir):               # the last step before publishing
+        check_servable(version_dir)
+        barriers["barrier"].wait()
+
+    monkeypatch.setattr(servability, "check_servable", check_then_wait)
+
+    def export(i, barrier):
+        barriers["barrier"] = barrier
+        return export_saved_model(TrainedModel(models[i], cfg, stats, classes),
+                                  tmp_path / "models" / "alexnet", verify=False)
+
+    summaries = _concurrently(2, export)
+    assert sorted(s["version"] for s in summaries) == [1, 2]
+    assert sorted(os.listdir(tmp_path / "models" / "alexnet")) == ["1", "2"]
+    x = np.random.RandomState(2).randn(2, 67, 67, 3).astype("float32")
+    for model, summary in zip(models, summaries):
+        assert summary["path"] == str(tmp_path / "models" / "alexnet" / str(summary["version"]))
+        served = tf.saved_model.load(summary["path"]).signatures[signatures.FLOAT_SIGNATURE]
+        np.testing.assert_allclose(served(images=tf.constant(x))["probabilities"].numpy(),
+                                   with_softmax(model)(x).numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
     from export.saved_model import load_trained_model, run_command
     path = tmp_path / "model.keras"

@@ -238,4 +238,4 @@ def test_tools_run_from_the_command_line(setup, tmp_path):
     assert code == 0 and (tmp_path / "k.png").is_file(), err[-1500:]
     tools_support.assert_not_blank(tools_support.png_pixels(tmp_path / "k.png"))
     code, out, err = results["missing"]
-    assert code == 1 and "error: no model at" in err and "Traceback" not in err, err[-1500:]
+    assert code == 2 and "error: no model at" in err and "Traceback" not in err, err[-1500:]

@@ -109,7 +109,8 @@ def main(argv):
                                   groups=FLAGS.groups, scale=FLAGS.scale, columns=FLAGS.columns,
                                   sum_channels=FLAGS.sum_channels)
     except (ValueError, OSError, RuntimeError) as e:   # bad path, file or layer: one line
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {path}")
 
 

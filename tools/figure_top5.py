@@ -136,7 +136,8 @@ def main(argv):
                              count=FLAGS.count, start=FLAGS.start, k=FLAGS.k,
                              columns=FLAGS.columns, statistics=FLAGS.statistics)
     except (ValueError, OSError, RuntimeError) as e:    # bad paths or options: one line
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for message in result["skipped"]:
         print(f"skipped: {message}", file=sys.stderr)
     print(f"wrote {result['figure']}")

@@ -201,7 +201,8 @@ def main(argv):
             batch_size=FLAGS.batch_size, dtype=FLAGS.dtype, exclude_self=FLAGS.exclude_self,
             config=config, statistics=FLAGS.statistics)
     except (ValueError, OSError, RuntimeError) as e:    # bad paths, images, models: one line
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for message in result["skipped"]:
         print(f"skipped: {message}", file=sys.stderr)
     for path, row in zip(result["queries"], result["neighbours"]):

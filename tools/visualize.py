@@ -223,7 +223,8 @@ def main(argv):
                             filters=FLAGS.filters, classes=FLAGS.classes, steps=FLAGS.steps,
                             cam_layer=FLAGS.cam_layer, grey=grey, statistics=FLAGS.statistics)
     except (ValueError, OSError, RuntimeError) as e:    # bad paths, layers, units: one line
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for path in written.values():
         print(f"wrote {path}")
 

@@ -355,7 +355,12 @@ def load_model(path, cfg: config_lib.Config | None = None, *, report=warn) -> ke
         if notice:
             report(notice)
         if prefixes:
-            return _model_from_checkpoint(prefixes, cfg, report=report)
+            try:
+                return _model_from_checkpoint(prefixes, cfg, report=report)
+            except CheckpointError as e:
+                if not (path / MODEL_FILE).exists():
+                    raise
+                report(f"{e}; using {path / MODEL_FILE}")
         if (path / MODEL_FILE).exists():
             return keras.saving.load_model(path / MODEL_FILE)
         raise CheckpointError(f"{path} has neither checkpoints nor {MODEL_FILE}")

@@ -9,6 +9,7 @@ A work directory holds everything one training run writes:
     <workdir>/tensorboard/       scalars and the conv1 kernel grid
     <workdir>/statistics.npz     the dataset statistics used (mean image, RGB PCA)
     <workdir>/class_names.txt    one class name per line
+    <workdir>/.training.lock     locked while a training run uses the directory
 
 Crash safety: a checkpoint is written completely under a new name first and fsynced; only
 then is `latest.json` replaced (write to a temporary file, fsync, `os.replace`, which is

@@ -80,6 +80,8 @@ def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDi
         if checkpointing.is_disk_full(e):
             raise checkpointing.DiskFullError(lock.path) from None
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
+    if lock.unsupported:
+        checkpointing.warn(lock.unsupported)
     try:
         _check_and_claim(paths, cfg)
     except BaseException:
@@ -108,11 +110,13 @@ def _check_and_claim(paths, cfg):
         name = saved_tree.get("name")
         base = config_lib.get_config(name) if name in config_lib.PRESETS else Config()
         defaults = dict(_leaves(json.loads(json.dumps(dataclasses.asdict(base)))))
-        saved.update({k: defaults[k] for k in wanted.keys() - saved.keys() if k in defaults})
+        implied = {k: defaults[k] for k in wanted.keys() - saved.keys() if k in defaults}
+        saved.update(implied)
         changed = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
         if changed:
-            shown = ", ".join(f"{k} (saved {saved.get(k, 'absent')!r}, now "
-                              f"{wanted.get(k, 'absent')!r})" for k in changed[:4])
+            shown = ", ".join(
+                f"{k} ({'not saved, so' if k in implied else 'saved'} {saved.get(k, 'absent')!r}"
+                f", now {wanted.get(k, 'absent')!r})" for k in changed[:4])
             raise WorkDirError(
                 f"{paths.root} holds a run with a different configuration: {shown}"
                 f"{' ...' if len(changed) > 4 else ''}; resume it with the same preset and "

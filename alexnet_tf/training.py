@@ -220,8 +220,8 @@ def _epoch_line(row) -> str:
 
 
 def _nonfinite_message(trainer: Trainer, global_step: int, count: int) -> str:
-    listed = trainer.saver.listed() if trainer.distribution.is_chief else []
-    last = f"the last good checkpoint, {listed[0]}, is intact" if listed else \
+    good = trainer.saver.last_good if trainer.distribution.is_chief else None
+    last = f"the last good checkpoint, {good}, is intact" if good else \
         "no checkpoint had been written yet"
     return (f"the loss became NaN or infinite between steps {global_step + 1} and "
             f"{global_step + count}; stopped without saving: {last}. Lower the learning "

@@ -8,6 +8,7 @@ to name the other run in the refusal.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import os
 import pathlib
@@ -25,6 +26,7 @@ class WorkDirLock:
     def __init__(self, workdir):
         self.path = pathlib.Path(workdir) / LOCK_FILE
         self._file = None
+        self.unsupported = None  # why the file system refused the lock, if it did
 
     def acquire(self) -> "WorkDirLock":
         handle = open(self.path, "a+", encoding="utf-8")
@@ -36,6 +38,14 @@ class WorkDirLock:
             handle.close()
             raise WorkDirInUseError(f"{self.path.parent} is in use by another training run "
                                     f"({holder})") from None
+        except OSError as e:
+            handle.close()
+            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            # A file system without locks (some cluster mounts) must not stop training.
+            self.unsupported = f"{self.path.parent} cannot be locked ({e.strerror}): " \
+                               f"nothing stops a second run there"
+            return self
         except BaseException:
             handle.close()
             raise

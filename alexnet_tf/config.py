@@ -109,6 +109,9 @@ class TrainConfig:
     # Not in the paper ("stops improving"): our reading, documented in the README.
     plateau_patience: int = 5
     plateau_min_delta: float = 0.001
+    # Not in the paper: seeds the initial weights, the data order, crops and dropout. A
+    # work directory resumes only with the seed it started with.
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@
 
 Any config field can be overridden with `--set section.field=value` (repeatable) or
 `--config.section.field=value`. Exit codes: 0 done, 1 unexpected error, 2 a usage error
-(bad flag, unknown dataset, unwritable work dir, missing devices), 3 the loss became
+(bad flag, unknown dataset, unwritable work dir, missing devices, a work dir another run
+is using) or a full disk (the last complete checkpoint is kept), 3 the loss became
 NaN/Inf (the last good checkpoint is kept), 42 stopped by SIGTERM/SIGINT after saving a
 checkpoint (run the same command again to resume).
 """
@@ -82,6 +83,8 @@ def build_config(values=None, config_overrides=None):
         overrides.append(f"train.epochs={values.epochs}")
     if values.batch_size is not None:
         overrides.append(f"train.batch_size={values.batch_size}")
+    if values.seed is not None:
+        overrides.append(f"train.seed={values.seed}")
     return config.override(cfg, overrides + list(values.set) + list(config_overrides))
 
 
@@ -90,7 +93,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress bar
     from alexnet_tf import distribute
-    from alexnet_tf.checkpointing import CheckpointError
+    from alexnet_tf.checkpointing import CheckpointError, DiskFullError
     from alexnet_tf import training
     try:
         if FLAGS.cpu_devices is not None:
@@ -98,7 +101,7 @@ def main(argv):
         cfg = build_config()
         workdir = FLAGS.workdir or os.path.join("runs", cfg.name)
         options = training.RunOptions(
-            strategy=FLAGS.strategy, precision=FLAGS.precision, xla=FLAGS.xla, seed=FLAGS.seed,
+            strategy=FLAGS.strategy, precision=FLAGS.precision, xla=FLAGS.xla,
             checkpoint_every_steps=FLAGS.checkpoint_every_steps,
             steps_per_call=FLAGS.steps_per_call, keep_checkpoints=FLAGS.keep_checkpoints,
             max_steps=FLAGS.max_steps, deterministic=FLAGS.deterministic,
@@ -108,6 +111,9 @@ def main(argv):
     except training.NonFiniteLossError as e:
         sys.stderr.write(f"error: {e}\n")
         return training.NONFINITE_EXIT_CODE
+    except DiskFullError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         sys.stderr.write(f"error: {short_message(e)}\n")
         return 2
@@ -171,7 +177,8 @@ def define_flags():
     flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                       "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
     flags.DEFINE_bool("xla", False, "Compile the forward/backward pass with XLA.")
-    flags.DEFINE_integer("seed", 0, "Seed of the initial weights, data order, crops and dropout.")
+    flags.DEFINE_integer("seed", None, "Shortcut for --set train.seed=... (initial weights, "
+                         "data order, crops and dropout; 0 by default).")
     flags.DEFINE_integer("checkpoint_every_steps", 500, "Checkpoint every N steps (and at "
                          "every epoch end).")
     flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.")

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from alexnet_tf import checkpointing, metrics
+from alexnet_tf import config as config_lib
 from alexnet_tf.config import Config
 from alexnet_tf.distribute import Distribution, make_distribution
 from alexnet_tf.model import build_alexnet
@@ -20,6 +21,7 @@ from alexnet_tf.optimizer import PaperSGD
 from alexnet_tf.schedule import PlateauSchedule
 from alexnet_tf.train_step import EvalStep, TrainStep
 from alexnet_tf.training_data import PipelineData, SyntheticData
+from alexnet_tf.workdir_lock import WorkDirLock
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 EVAL_BATCH_SIZE = 128  # at least this many validation images per call (no gradients kept)
@@ -39,7 +41,6 @@ class RunOptions:
     strategy: str = "auto"
     precision: str = "float32"
     xla: bool = False
-    seed: int = 0
     checkpoint_every_steps: int = 500
     steps_per_call: int = 10
     keep_checkpoints: int = 3
@@ -61,30 +62,67 @@ class RunOptions:
 
 
 def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDir:
+    """Checks the work directory and takes it (the chief only): `paths.lock` holds the
+    work directory's lock from here on; release it with `paths.lock.release()`."""
     paths = checkpointing.WorkDir(workdir)
     if not is_chief:
         return paths
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
-        probe = paths.root / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
     except OSError as e:
+        if checkpointing.is_disk_full(e):
+            raise checkpointing.DiskFullError(paths.root) from None
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
+    lock = WorkDirLock(paths.root)
+    try:
+        lock.acquire()
+    except OSError as e:
+        if checkpointing.is_disk_full(e):
+            raise checkpointing.DiskFullError(lock.path) from None
+        raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
+    if lock.unsupported:
+        checkpointing.warn(lock.unsupported)
+    try:
+        _check_and_claim(paths, cfg)
+    except BaseException:
+        lock.release()
+        raise
+    paths.lock = lock
+    return paths
+
+
+def _check_and_claim(paths, cfg):
+    probe = paths.root / ".write_test"
+    try:
+        probe.write_text("ok")
+    except OSError as e:
+        if checkpointing.is_disk_full(e):
+            raise checkpointing.DiskFullError(paths.root) from None
+        raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
+    finally:
+        probe.unlink(missing_ok=True)
     if paths.config.exists():
-        saved = dict(_leaves(json.loads(paths.config.read_text())))
+        saved_tree = json.loads(paths.config.read_text())
+        saved = dict(_leaves(saved_tree))
         wanted = dict(_leaves(json.loads(json.dumps(dataclasses.asdict(cfg)))))
+        # A field the saved config lacks (written before the field existed) has the value
+        # its preset gives it, so new fields do not lock old work directories out.
+        name = saved_tree.get("name")
+        base = config_lib.get_config(name) if name in config_lib.PRESETS else Config()
+        defaults = dict(_leaves(json.loads(json.dumps(dataclasses.asdict(base)))))
+        implied = {k: defaults[k] for k in wanted.keys() - saved.keys() if k in defaults}
+        saved.update(implied)
         changed = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
         if changed:
-            shown = ", ".join(f"{k} (saved {saved.get(k, 'absent')!r}, now "
-                              f"{wanted.get(k, 'absent')!r})" for k in changed[:4])
+            shown = ", ".join(
+                f"{k} ({'not saved, so' if k in implied else 'saved'} {saved.get(k, 'absent')!r}"
+                f", now {wanted.get(k, 'absent')!r})" for k in changed[:4])
             raise WorkDirError(
                 f"{paths.root} holds a run with a different configuration: {shown}"
                 f"{' ...' if len(changed) > 4 else ''}; resume it with the same preset and "
                 f"overrides, or choose a new --workdir")
     else:
         checkpointing.save_config(cfg, paths.root)
-    return paths
 
 
 def _leaves(tree, prefix=""):
@@ -124,8 +162,23 @@ class Trainer:
         # Only once the data and the layout are known good: a failed start leaves no config
         # behind that would block the corrected command.
         self.paths = prepare_workdir(workdir, cfg, self.distribution.is_chief)
-        keras.utils.set_random_seed(options.seed)
-        self._build()
+        try:
+            keras.utils.set_random_seed(cfg.train.seed)
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Releases the work directory (also released when the process ends)."""
+        if self.paths.lock is not None:
+            self.paths.lock.release()
+
+    def clean_debris(self) -> list:
+        """Removes what interrupted saves and writes left (the chief only)."""
+        if not self.distribution.is_chief:
+            return []
+        return self.saver.clean_debris() + self.paths.clean_debris()
 
     def _build(self):
         cfg, strategy = self.cfg, self.distribution.strategy
@@ -175,9 +228,10 @@ class Trainer:
     def history(self) -> list:
         return json.loads(self.history_json.numpy().decode())
 
-    def restore(self):
-        """Resumes from the newest readable checkpoint; returns its prefix or None."""
-        prefix = self.saver.restore_latest()
+    def restore(self, report=checkpointing.warn):
+        """Resumes from the newest readable checkpoint; returns its prefix or None.
+        `report` gets a line for each checkpoint skipped and why."""
+        prefix = self.saver.restore_latest(report=report)
         if prefix is not None:
             self.optimizer_learning_rate().assign(self.schedule.learning_rate)
         return prefix
@@ -193,7 +247,7 @@ class Trainer:
             per_pipeline = strategy.num_replicas_in_sync // context.num_input_pipelines
             shard = ((context.num_input_pipelines, context.input_pipeline_id)
                      if context.num_input_pipelines > 1 else None)
-            dataset = self.data.train(seed=self.options.seed, epoch=epoch,
+            dataset = self.data.train(seed=self.cfg.train.seed, epoch=epoch,
                                       batch_size=per_replica, shard=shard)
             return dataset.take(self.steps_per_epoch * per_pipeline).skip(
                 skip_steps * per_pipeline)

@@ -10,7 +10,8 @@ the epoch's dataset and skips the batches already done. Single-device on CPU wit
 
 Exit paths: SIGTERM/SIGINT -> checkpoint, then `status="preempted"` (the command exits
 with PREEMPTED_EXIT_CODE); a NaN/Inf loss -> `NonFiniteLossError` before anything is
-saved, so the last checkpoint and model.keras stay the last good ones.
+saved, so the last checkpoint and model.keras stay the last good ones; a full disk ->
+`checkpointing.DiskFullError` naming the file and the checkpoint still intact.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import time
 
 import tensorflow as tf
 
-from alexnet_tf import training_logs
+from alexnet_tf import checkpointing, training_logs
 from alexnet_tf.config import Config
 from alexnet_tf.distribute import Distribution
 from alexnet_tf.progress import ProgressBar, format_duration
@@ -56,12 +57,52 @@ class _StopSignals:
 
 def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, *,
                        distribution: Distribution | None = None, data=None, log=print) -> dict:
-    """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary."""
+    """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary.
+
+    Holds the work directory's lock while it runs (`WorkDirInUseError` if another run
+    has it). A full disk raises `checkpointing.DiskFullError`."""
     options = options or RunOptions()
-    trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
+    trainer = None
+    try:
+        trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
+        return _train_and_evaluate(trainer, log)
+    except checkpointing.DiskFullError as e:
+        e.intact = _intact_checkpoint(trainer, workdir)
+        raise
+    except (OSError, tf.errors.OpError) as e:
+        if not checkpointing.is_disk_full(e):
+            raise
+        raise checkpointing.DiskFullError(getattr(e, "filename", None) or workdir,
+                                          _intact_checkpoint(trainer, workdir)) from None
+    finally:
+        if trainer is not None:
+            trainer.close()
+
+
+def _intact_checkpoint(trainer, workdir) -> str:
+    if trainer is not None:
+        last = trainer.saver.last_good  # restored or saved by this run: known readable
+    else:
+        try:
+            listed = checkpointing.CheckpointSaver(
+                checkpointing.WorkDir(workdir).checkpoints).listed()
+        except OSError:
+            listed = []
+        last = listed[0] if listed else None
+    return (f"the last complete checkpoint, {last}, is intact" if last
+            else "no checkpoint had been written yet")
+
+
+def _train_and_evaluate(trainer: Trainer, log) -> dict:
+    cfg, options = trainer.cfg, trainer.options
     dist, paths = trainer.distribution, trainer.paths
-    resumed_from = trainer.restore()
+    removed = trainer.clean_debris()
+    if removed:
+        log(f"removed what interrupted writes left in {paths.root}: {', '.join(removed)}")
+    resumed_from = trainer.restore(report=lambda line: log(f"warning: {line}"))
     logs = training_logs.TrainingLogs(paths, enabled=dist.is_chief)
+    if resumed_from:
+        logs.catch_up(trainer.history, trainer.model, int(trainer.global_step.numpy()))
     if dist.is_chief:
         logs.write_class_names(trainer.data.class_names)
         logs.write_statistics(trainer.data.statistics())
@@ -179,8 +220,8 @@ def _epoch_line(row) -> str:
 
 
 def _nonfinite_message(trainer: Trainer, global_step: int, count: int) -> str:
-    listed = trainer.saver.listed() if trainer.distribution.is_chief else []
-    last = f"the last good checkpoint, {listed[0]}, is intact" if listed else \
+    good = trainer.saver.last_good if trainer.distribution.is_chief else None
+    last = f"the last good checkpoint, {good}, is intact" if good else \
         "no checkpoint had been written yet"
     return (f"the loss became NaN or infinite between steps {global_step + 1} and "
             f"{global_step + count}; stopped without saving: {last}. Lower the learning "

@@ -222,9 +222,10 @@ def test_config_flags_and_set_overrides_reach_the_config():
     assert rest == ["prog", "--preset=tiny"]
     assert overrides == ["train.learning_rate=0.02", "model.lrn.groups=1"]
     flag_values = types.SimpleNamespace(preset="tiny", set=["train.momentum=0.5"], dataset=None,
-                                        epochs=7, batch_size=None)
+                                        epochs=7, batch_size=None, seed=3)
     cfg = train.build_config(flag_values, overrides)
     assert (cfg.name, cfg.train.momentum, cfg.train.epochs) == ("tiny", 0.5, 7)
+    assert cfg.train.seed == 3  # --seed is a shortcut: the seed is recorded in config.json
     assert (cfg.train.learning_rate, cfg.model.lrn.groups) == (0.02, 1)
 
 

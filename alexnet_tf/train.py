@@ -82,7 +82,8 @@ def build_config(values=None, config_overrides=None):
         overrides.append(f"train.epochs={values.epochs}")
     if values.batch_size is not None:
         overrides.append(f"train.batch_size={values.batch_size}")
-    return config.override(cfg, overrides + list(values.set) + list(config_overrides))
+    return config.validate(
+        config.override(cfg, overrides + list(values.set) + list(config_overrides)))
 
 
 def main(argv):

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from alexnet_tf import checkpointing, metrics
 from alexnet_tf.config import Config
+from alexnet_tf.config import validate as validate_config
 from alexnet_tf.distribute import Distribution, make_distribution
 from alexnet_tf.model import build_alexnet
 from alexnet_tf.optimizer import PaperSGD
@@ -100,6 +101,7 @@ class Trainer:
 
     def __init__(self, cfg: Config, workdir, options: RunOptions,
                  distribution: Distribution | None = None, data=None):
+        validate_config(cfg)  # before anything is written: nothing left to block a rerun
         options.validate()
         self.cfg, self.options = cfg, options
         if options.deterministic:

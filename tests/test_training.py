@@ -190,6 +190,9 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
 @pytest.mark.parametrize("args,message", [
     (["--precision=fp8"], "--precision=fp8: value should be one of"),        # absl parsing
     (["--strategy=towers"], "--strategy=towers needs 2 devices, this machine has 1"),
+    (["--batch_size=0"], "train.batch_size must be >= 1, got 0"),           # was a traceback
+    (["--epochs=0"], "train.epochs must be >= 1, got 0"),                   # was an empty run
+    (["--set", "model.num_classes=1"], "model.num_classes must be >= 2, got 1"),
 ])
 def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
     import subprocess
@@ -202,6 +205,33 @@ def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_refused_config_writes_nothing_and_the_corrected_command_then_runs(tmp_path):
+    """data.resize_size below the 67-pixel crop used to fail in the pipeline after
+    config.json was written, which then refused the corrected command."""
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "--progress=false",
+               f"--workdir={tmp_path / 'run'}", "--max_steps=2"]
+    result = subprocess.run([*command, "--set", "data.resize_size=60"], capture_output=True,
+                            text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert errors == ["error: data.resize_size must be >= model.image_size=67 (the crops are "
+                      "cut from the resized image), got 60"]
+    assert not (tmp_path / "run").exists()
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "config.json").exists()
+
+
+def test_the_library_refuses_a_config_that_cannot_train_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="train.epochs must be >= 1, got 0"):
+        train_and_evaluate(_tiny("train.epochs=0"), tmp_path / "run", _quiet(),
+                           data=RandomImages())
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_unknown_dataset_is_a_value_error_the_command_prints_in_one_line(tmp_path):

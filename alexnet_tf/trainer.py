@@ -195,8 +195,12 @@ class Trainer:
                      if context.num_input_pipelines > 1 else None)
             dataset = self.data.train(seed=self.options.seed, epoch=epoch,
                                       batch_size=per_replica, shard=shard)
-            return dataset.take(self.steps_per_epoch * per_pipeline).skip(
+            dataset = dataset.take(self.steps_per_epoch * per_pipeline).skip(
                 skip_steps * per_pipeline)
+            # A length tf.distribute cannot know: the training loop is traced once for the
+            # iterators of every epoch, and get_next_as_optional bakes a known length into
+            # that trace (0, as on a resume where the data ended, would read "empty" forever).
+            return dataset.filter(lambda *batch: True)
 
         return strategy.distribute_datasets_from_function(dataset_fn)
 

@@ -106,7 +106,8 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     bar = ProgressBar(trainer.steps_per_epoch, title=f"epoch {epoch + 1}/{cfg.train.epochs}",
                       enabled=options.progress and trainer.distribution.is_chief)
     step, started, images = first, time.perf_counter(), 0
-    while step < trainer.steps_per_epoch:
+    data_left = True  # steps_per_epoch counts every listed file: skipped ones end it sooner
+    while data_left and step < trainer.steps_per_epoch:
         global_step = int(trainer.global_step.numpy())
         if options.max_steps is not None and global_step >= options.max_steps:
             bar.close()
@@ -119,26 +120,34 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
         if options.max_steps is not None:
             count = min(count, options.max_steps - global_step)
         call_started = time.perf_counter()
-        nonfinite = float(trainer.train_step.run(iterator, tf.constant(count, tf.int64)))
-        trainer.steady_rate.add(count * trainer.global_batch, time.perf_counter() - call_started)
+        nonfinite, ran = trainer.train_step.run(iterator, tf.constant(count, tf.int64))
+        nonfinite, ran = float(nonfinite), int(ran)
+        data_left = ran == count
+        trainer.steady_rate.add(ran * trainer.global_batch, time.perf_counter() - call_started)
         if nonfinite:
             bar.close()
-            raise NonFiniteLossError(_nonfinite_message(trainer, global_step, count))
-        step += count
-        images += count * trainer.global_batch
+            raise NonFiniteLossError(_nonfinite_message(trainer, global_step, max(ran, 1)))
+        step += ran
+        images += ran * trainer.global_batch
         rate = images / max(time.perf_counter() - started, 1e-9)
         if bar.enabled:
             running = trainer.totals.result()
             bar.update(step, loss=running["loss"], accuracy=running["accuracy"],
                        images_per_second=rate)
+        epoch_over = not data_left or step >= trainer.steps_per_epoch  # its end saves
         if int(trainer.global_step.numpy()) % every == 0 or signals.received:
-            if step < trainer.steps_per_epoch:
+            if not epoch_over:
                 trainer.save()
         if signals.received:
             bar.close()
-            if step >= trainer.steps_per_epoch:
+            if epoch_over:
                 break
             return "preempted"
+    if step == 0:
+        bar.close()
+        raise ValueError(f"epoch {epoch + 1} gave no full batch of {trainer.global_batch} "
+                         f"images: too few of the {trainer.data.train_examples} training "
+                         f"files are readable")
     seconds = time.perf_counter() - started
     train = trainer.totals.result()
     validation = trainer.evaluate()
@@ -148,7 +157,7 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     row = {"epoch": epoch + 1, "global_step": int(trainer.global_step.numpy()),
            "learning_rate": learning_rate, "seconds": seconds,
            "images_per_second": images / max(seconds, 1e-9),
-           "skipped_files": int(trainer.skipped_files.numpy()),
+           "steps": step, "skipped_files": int(trainer.skipped_files.numpy()),
            **{f"train_{k}": v for k, v in train.items()},
            **{f"validation_{k}": v for k, v in validation.items()}}
     trainer.history_json.assign(json.dumps(trainer.history + [row]))
@@ -158,13 +167,13 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     logs.epoch_end(row, trainer.model, trainer.history)
     bar.close()
     if trainer.distribution.is_chief:
-        log(_epoch_line(row))
+        log(_epoch_line(row, estimated_steps=trainer.steps_per_epoch))
     if signals.received:
         return "preempted"
     return "epoch_done"
 
 
-def _epoch_line(row) -> str:
+def _epoch_line(row, estimated_steps=None) -> str:
     text = (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, top-1 error "
             f"{100 * row['train_top1_error']:.2f}%")
     if "validation_loss" in row:
@@ -173,8 +182,13 @@ def _epoch_line(row) -> str:
                  f"{100 * row['validation_top5_error']:.2f}%")
     text += (f" | lr {row['learning_rate']:g}, {row['images_per_second']:,.0f} img/s, "
              f"{format_duration(row['seconds'])}")
+    notes = []
     if row.get("skipped_files"):
-        text += f" | {row['skipped_files']} unreadable files skipped"
+        notes.append(f"{row['skipped_files']} unreadable files skipped")
+    if estimated_steps and row.get("steps", estimated_steps) < estimated_steps:
+        notes.append(f"{row['steps']} steps, not the {estimated_steps} estimated")
+    if notes:
+        text += " | " + ": ".join(notes)
     return text
 
 

@@ -44,6 +44,52 @@ def _quiet(**kwargs):
     return RunOptions(strategy="single", progress=False, **kwargs)
 
 
+class FewerBatches(RandomImages):
+    """Lists 64 training images, as a file source does, but yields only 3 batches of 16
+    per epoch, carrying the pipeline's running count of unreadable files skipped (2, 7,
+    13): what an image folder with 13 bad files gives at batch 16."""
+    skipped = (2, 7, 13)
+
+    def train(self, *, seed, epoch, batch_size, shard=None):
+        data = tf.data.Dataset.from_tensor_slices((self.x[:48], self.y[:48]))
+        data = data.shuffle(48, seed=seed * 1000 + epoch).batch(batch_size, drop_remainder=True)
+        counts = tf.data.Dataset.from_tensor_slices(tf.constant(self.skipped, tf.int64))
+        return tf.data.Dataset.zip(data, counts).map(lambda batch, count: (*batch, count))
+
+
+def test_an_epoch_ends_where_the_data_ends_with_the_skipped_files_counted(tmp_path):
+    """64 // 16 = 4 steps estimated, 3 in the data: each epoch runs 3 steps, ends cleanly
+    (it used to read past the end: OutOfRangeError) and reports the 13 files skipped."""
+    cfg = _tiny("train.epochs=2")
+    lines = []
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(steps_per_call=2), data=FewerBatches(),
+                                 log=lines.append)
+    assert summary["status"] == "completed" and summary["global_step"] == 6
+    history = summary["history"]
+    assert [(row["epoch"], row["global_step"], row["steps"], row["skipped_files"])
+            for row in history] == [(1, 3, 3, 13), (2, 6, 3, 13)]
+    assert all(row["train_images"] == 48 for row in history)
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2
+    assert all("13 unreadable files skipped: 3 steps, not the 4 estimated" in line
+               for line in epoch_lines), epoch_lines
+    assert (tmp_path / "model.keras").exists()
+
+
+def test_a_stop_where_the_data_ends_resumes_into_the_epochs_end(tmp_path):
+    """Stopped after step 3 (the last step of epoch 1's data, before the loop has seen
+    the end), the restart ends epoch 1 without a step and goes on with epoch 2."""
+    cfg = _tiny("train.epochs=2")
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(max_steps=3), data=FewerBatches(),
+                                 log=lambda *a: None)
+    assert summary["status"] == "max_steps" and summary["history"] == []
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(), data=FewerBatches(),
+                                 log=lambda *a: None)
+    assert summary["status"] == "completed" and summary["global_step"] == 6
+    assert [(row["global_step"], row["steps"], row["skipped_files"])
+            for row in summary["history"]] == [(3, 3, 13), (6, 3, 13)]
+
+
 def test_nan_loss_stops_before_saving_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = _tiny("train.epochs=3")
     options = _quiet(nan_at_step=9, checkpoint_every_steps=4, steps_per_call=2)

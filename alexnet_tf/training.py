@@ -14,8 +14,8 @@ saved, so the last checkpoint and model.keras stay the last good ones.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import time
 
 import tensorflow as tf
@@ -24,39 +24,20 @@ from alexnet_tf import training_logs
 from alexnet_tf.config import Config
 from alexnet_tf.distribute import Distribution
 from alexnet_tf.progress import ProgressBar, format_duration
+from alexnet_tf.stop_signals import PREEMPTED_EXIT_CODE, StopSignals  # noqa: F401
 from alexnet_tf.trainer import (PRECISIONS, NonFiniteLossError, RunOptions, Trainer,  # noqa: F401
                                 WorkDirError, prepare_workdir)
 
-PREEMPTED_EXIT_CODE = 42   # same code as tf.distribute's PreemptionCheckpointHandler
 NONFINITE_EXIT_CODE = 3
 
 
-class _StopSignals:
-    """SIGTERM/SIGINT set a flag the loop checks between calls (then save and exit)."""
-
-    def __init__(self):
-        self.received = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, *,
-                       distribution: Distribution | None = None, data=None, log=print) -> dict:
-    """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary."""
+                       distribution: Distribution | None = None, data=None, log=print,
+                       signals: StopSignals | None = None) -> dict:
+    """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary.
+
+    `signals`: installed StopSignals the caller owns (the command installs them at its
+    start); by default SIGTERM/SIGINT are caught around the training loop."""
     options = options or RunOptions()
     trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
     dist, paths = trainer.distribution, trainer.paths
@@ -74,15 +55,23 @@ def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, 
             f"step {int(trainer.step_in_epoch.numpy())} of {trainer.steps_per_epoch}")
     start_time = time.perf_counter()
     status = "completed"
-    with _StopSignals() as signals:
-        while int(trainer.epoch.numpy()) < cfg.train.epochs:
+    with contextlib.nullcontext(signals) if signals is not None else StopSignals() as signals:
+        in_start_up = bool(signals.received)  # before any step: nothing of this run to save
+        if in_start_up:
+            status = "preempted"
+        while not in_start_up and int(trainer.epoch.numpy()) < cfg.train.epochs:
             status = _train_one_epoch(trainer, logs, signals, log)
             if status != "epoch_done":
                 break
             status = "completed"
-    if status == "preempted":
-        log(f"stopped by {signals.received}: checkpoint saved at step "
-            f"{int(trainer.global_step.numpy())}; run the same command again to resume")
+    step = int(trainer.global_step.numpy())
+    if in_start_up:
+        log(f"stopped by {signals.received} during start-up: nothing trained yet in this run, "
+            f"nothing to save; run the same command again to "
+            + (f"resume from step {step}" if resumed_from else "start"))
+    elif status == "preempted":
+        log(f"stopped by {signals.received}: checkpoint saved at step {step}; run the same "
+            f"command again to resume")
     elif dist.is_chief and not options.synthetic_data:
         training_logs.save_portable_model(trainer.model, cfg, paths.model)
     summary = {"status": status, "global_step": int(trainer.global_step.numpy()),

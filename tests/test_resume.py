@@ -116,6 +116,42 @@ def test_nan_loss_exits_3_with_the_last_good_checkpoint_intact(tmp_path):
     assert all(np.isfinite(v.numpy()).all() for v in model.variables)
 
 
+def test_sigterm_during_start_up_exits_42_before_anything_is_written(tmp_path):
+    """The signal lands while the package is still importing Keras (it used to kill the
+    process: -15); the command stops before writing anything."""
+    process = subprocess.Popen([sys.executable, "-X", "importtime", *COMMAND[1:],
+                                f"--workdir={tmp_path}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    # -X importtime reports each module when its import ends: tensorflow's comes while
+    # the package is still importing keras, long before the first training step.
+    while True:
+        line = process.stderr.readline()
+        if not line or line.split("|")[-1].strip() == "tensorflow":
+            break
+    assert line, "the command ended before importing tensorflow"
+    process.send_signal(signal.SIGTERM)
+    code, out, err = _finish(process)
+    assert code == 42, err[-3000:]
+    assert "stopped by SIGTERM during start-up" in out and "Traceback" not in err
+    assert not (tmp_path / "config.json").exists() and not _listed_steps(tmp_path)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["python", "-m", "alexnet_tf.train", "--preset=tiny"], True),
+    (["python", "-u", "-X", "importtime", "-malexnet_tf.train"], True),
+    (["python", "-Bum", "alexnet_tf.train"], True),
+    (["/venv/bin/python", "/venv/bin/alexnet-train", "--epochs=1"], True),  # console script
+    (["python", "-m", "alexnet_tf.evaluate"], False),
+    (["python", "-c", "import alexnet_tf", "-m", "alexnet_tf.train"], False),
+    (["python", "/venv/bin/pytest", "-m", "alexnet_tf.train"], False),
+])
+def test_the_package_catches_signals_early_only_for_the_training_command(
+        monkeypatch, argv, expected):
+    from alexnet_tf import stop_signals
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    assert stop_signals.running_the_command() is expected
+
+
 def _image_folder_with_bad_files(root):
     """50 training files, 9 of them unreadable (empty, truncated, text named .jpg): 41 good
     ones give 5 batches of 8 where 50 // 8 = 6 were estimated."""

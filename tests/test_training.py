@@ -273,6 +273,19 @@ def test_a_refused_config_writes_nothing_and_the_corrected_command_then_runs(tmp
     assert (tmp_path / "run" / "config.json").exists()
 
 
+def test_a_stray_positional_argument_is_one_line_not_the_flag_list(tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "foo",
+                             f"--workdir={tmp_path / 'run'}"],
+                            capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert result.returncode == 2
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: unexpected argument(s): foo")
+    assert "--checkpoint_every_steps" not in result.stderr + result.stdout  # no flag list
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_library_refuses_a_config_that_cannot_train_before_writing(tmp_path):
     with pytest.raises(ValueError, match="train.epochs must be >= 1, got 0"):
         train_and_evaluate(_tiny("train.epochs=0"), tmp_path / "run", _quiet(),

@@ -59,6 +59,17 @@ def for_command() -> StopSignals:
     return _COMMAND_SIGNALS
 
 
+def ignore_sigterm_while_exiting():
+    """For the command's exit, once its work is saved and its status decided: the
+    interpreter's shutdown (a second or more after TensorFlow) puts the default handlers
+    back, and a SIGTERM then would turn the status into -15. Ctrl-C still ends a hung
+    exit."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+
+
 def running_the_command() -> bool:
     """True while this process starts `python -m alexnet_tf.train` (or `alexnet-train`)."""
     args = iter(getattr(sys, "orig_argv", ())[1:])

@@ -200,7 +200,10 @@ def define_flags():
 def run():
     stop_signals.for_command()  # first: a signal during start-up still exits 42
     define_flags()
-    app.run(main, flags_parser=_parse_flags)
+    try:
+        app.run(main, flags_parser=_parse_flags)
+    finally:
+        stop_signals.ignore_sigterm_while_exiting()
 
 
 if __name__ == "__main__":

@@ -136,6 +136,19 @@ def test_sigterm_during_start_up_exits_42_before_anything_is_written(tmp_path):
     assert not (tmp_path / "config.json").exists() and not _listed_steps(tmp_path)
 
 
+def test_sigterm_while_the_finished_command_exits_keeps_its_exit_status(tmp_path):
+    """The interpreter's shutdown (over a second after TensorFlow) put the default handler
+    back: a SIGTERM landing there turned a completed run's 0 into -15."""
+    process = _start(tmp_path, "--max_steps=2")
+    for line in process.stdout:
+        if line.startswith("weights sha256:"):  # the last line main prints
+            break
+    time.sleep(0.3)  # main has returned; the process is shutting down (or already gone)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = _finish(process)
+    assert code == 0, err[-3000:]
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["python", "-m", "alexnet_tf.train", "--preset=tiny"], True),
     (["python", "-u", "-X", "importtime", "-malexnet_tf.train"], True),

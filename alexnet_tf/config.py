@@ -20,6 +20,7 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,3 +225,136 @@ def _replace_path(obj, keys, text, full_path):
 
 def to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
+
+
+# Names the model gives its layers (model.py holds the same tuples; config stays import-free).
+_CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+_LAYERS = _CONV_LAYERS + ("fc6", "fc7", "fc8")
+_CHOICES = {"model.kernel_init": ("normal", "he_normal"), "data.mean": ("image", "channel"),
+            "data.pca_magnitude": ("stddev", "eigenvalue")}
+
+
+def validate(cfg: Config) -> Config:
+    """Raises ValueError (one line naming the field and what it allows) if any field of
+    `cfg` cannot train; returns `cfg`. Checked before a run writes anything, so a refused
+    command leaves nothing behind that would block the corrected one."""
+    for path, value in _leaves(cfg):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{path} must be a finite number, got {value}")
+        if path in _CHOICES and value not in _CHOICES[path]:
+            raise ValueError(f"{path} must be one of {list(_CHOICES[path])}, got {value!r}")
+    m, d, t = cfg.model, cfg.data, cfg.train
+    _at_least("model.num_classes", m.num_classes, 2)
+    if m.channels != 3:
+        raise ValueError(f"model.channels must be 3 (the input pipeline decodes RGB), "
+                         f"got {m.channels}")
+    _at_least("model.image_size", m.image_size, 1)
+    _in_range("model.dropout_rate", m.dropout_rate, 0, 1)
+    _above("model.kernel_init_stddev", m.kernel_init_stddev, 0)
+    for name in ("conv_filters", "conv_kernel_sizes", "conv_strides", "conv_groups",
+                 "conv_padding"):
+        if len(getattr(m, name)) != len(_CONV_LAYERS):
+            raise ValueError(f"model.{name} needs {len(_CONV_LAYERS)} entries (one per conv "
+                             f"layer), got {getattr(m, name)}")
+    if len(m.fc_units) != 2:
+        raise ValueError(f"model.fc_units needs 2 entries (fc6, fc7), got {m.fc_units}")
+    for name, values in (("conv_filters", m.conv_filters), ("conv_kernel_sizes",
+                         m.conv_kernel_sizes), ("conv_strides", m.conv_strides),
+                         ("conv_groups", m.conv_groups), ("fc_units", m.fc_units)):
+        for i, value in enumerate(values):
+            _at_least(f"model.{name}[{i}]", value, 1)
+    for i, padding in enumerate(m.conv_padding):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"model.conv_padding[{i}] must be 'valid' or 'same', got "
+                             f"{padding!r}")
+    for name, allowed in (("lrn_after", _CONV_LAYERS), ("pool_after", _CONV_LAYERS),
+                          ("bias_one_layers", _LAYERS)):
+        unknown = [layer for layer in getattr(m, name) if layer not in allowed]
+        if unknown:
+            raise ValueError(f"model.{name} names no layer {unknown[0]!r}; the layers are "
+                             f"{list(allowed)}")
+    _at_least("model.pool_size", m.pool_size, 1)
+    _at_least("model.pool_stride", m.pool_stride, 1)
+    _at_least("model.lrn.depth_radius", m.lrn.depth_radius, 0)
+    _above("model.lrn.bias", m.lrn.bias, 0)
+    _at_least("model.lrn.alpha", m.lrn.alpha, 0)
+    _at_least("model.lrn.beta", m.lrn.beta, 0)
+    _at_least("model.lrn.groups", m.lrn.groups, 1)
+    channels = m.channels
+    for i, layer in enumerate(_CONV_LAYERS):
+        groups, filters = m.conv_groups[i], m.conv_filters[i]
+        if channels % groups or filters % groups:
+            raise ValueError(f"model.conv_groups[{i}]={groups} must divide both the "
+                             f"{channels} input channels and the {filters} filters of {layer}")
+        if layer in m.lrn_after and filters % m.lrn.groups:
+            raise ValueError(f"model.lrn.groups={m.lrn.groups} must divide the {filters} "
+                             f"channels of {layer}")
+        channels = filters
+    if _feature_size(m, m.image_size) < 1:
+        smallest = next(size for size in range(1, 100_000) if _feature_size(m, size) >= 1)
+        raise ValueError(f"model.image_size={m.image_size} is too small for the layers (the "
+                         f"feature map vanishes before fc6); it must be >= {smallest}")
+    if not d.dataset:
+        raise ValueError("data.dataset must name a dataset, got ''")
+    if d.resize_size < m.image_size:
+        raise ValueError(f"data.resize_size must be >= model.image_size={m.image_size} (the "
+                         f"crops are cut from the resized image), got {d.resize_size}")
+    _above("data.input_scale", d.input_scale, 0)
+    _at_least("data.pca_stddev", d.pca_stddev, 0)
+    _at_least("data.max_image_pixels", d.max_image_pixels, 1)
+    _at_least("data.shuffle_buffer", d.shuffle_buffer, 1)
+    if len(d.fallback_mean_rgb) != 3:
+        raise ValueError(f"data.fallback_mean_rgb needs 3 entries (R, G, B), got "
+                         f"{d.fallback_mean_rgb}")
+    _at_least("train.batch_size", t.batch_size, 1)
+    _at_least("train.epochs", t.epochs, 1)
+    _above("train.learning_rate", t.learning_rate, 0)
+    _in_range("train.momentum", t.momentum, 0, 1)
+    _at_least("train.weight_decay", t.weight_decay, 0)
+    if not 0 < t.lr_decay_factor < 1:
+        raise ValueError(f"train.lr_decay_factor must be in (0, 1), got {t.lr_decay_factor}")
+    _at_least("train.max_lr_reductions", t.max_lr_reductions, 0)
+    _at_least("train.plateau_patience", t.plateau_patience, 1)
+    _at_least("train.plateau_min_delta", t.plateau_min_delta, 0)
+    return cfg
+
+
+def _leaves(obj, prefix=""):
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(value, f"{prefix}{f.name}.")
+        elif isinstance(value, tuple):
+            for i, item in enumerate(value):
+                yield f"{prefix}{f.name}[{i}]", item
+            yield f"{prefix}{f.name}", value
+        else:
+            yield f"{prefix}{f.name}", value
+
+
+def _at_least(path, value, low):
+    if not value >= low:
+        raise ValueError(f"{path} must be >= {low}, got {value}")
+
+
+def _above(path, value, low):
+    if not value > low:
+        raise ValueError(f"{path} must be > {low}, got {value}")
+
+
+def _in_range(path, value, low, high):
+    if not low <= value < high:
+        raise ValueError(f"{path} must be in [{low}, {high}), got {value}")
+
+
+def _feature_size(m: ModelConfig, size: int) -> int:
+    """The side of the feature map after the conv and pooling layers (< 1: vanished)."""
+    for i, layer in enumerate(_CONV_LAYERS):
+        kernel, stride = m.conv_kernel_sizes[i], m.conv_strides[i]
+        size = (size - kernel) // stride + 1 if m.conv_padding[i] == "valid" \
+            else -(-size // stride)
+        if layer in m.pool_after:
+            size = (size - m.pool_size) // m.pool_stride + 1
+        if size < 1:
+            return size
+    return size

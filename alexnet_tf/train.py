@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from alexnet_tf import stop_signals  # noqa: E402
+
 PRESET_DEFAULT = "digits"
 FLAGS = flags.FLAGS
 
@@ -60,13 +62,18 @@ _CONFIG_FLAG_OVERRIDES = []
 
 
 def _parse_flags(argv):
-    rest, overrides = split_config_flags(argv)
-    _CONFIG_FLAG_OVERRIDES.extend(overrides)
     try:
-        return FLAGS(rest)
-    except flags.Error as e:
+        rest, overrides = split_config_flags(argv)
+        _CONFIG_FLAG_OVERRIDES.extend(overrides)
+        positional = FLAGS(rest)[1:]
+    except (flags.Error, app.UsageError) as e:
         sys.stderr.write(f"error: {e}\nPass --helpfull to see the flags.\n")
         sys.exit(2)
+    if positional:  # one line: absl's UsageError would print the whole flag list
+        sys.stderr.write(f"error: unexpected argument(s): {' '.join(positional)} (flags "
+                         f"are --name=value; --helpfull lists them)\n")
+        sys.exit(2)
+    return argv[:1]
 
 
 def build_config(values=None, config_overrides=None):
@@ -85,13 +92,17 @@ def build_config(values=None, config_overrides=None):
         overrides.append(f"train.batch_size={values.batch_size}")
     if values.seed is not None:
         overrides.append(f"train.seed={values.seed}")
-    return config.override(cfg, overrides + list(values.set) + list(config_overrides))
+    return config.validate(
+        config.override(cfg, overrides + list(values.set) + list(config_overrides)))
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the progress bar
+    signals = stop_signals.for_command()
+    if signals.received:  # during the imports: nothing done yet
+        print(f"stopped by {signals.received} during start-up: nothing was trained or "
+              f"written; run the same command again")
+        return stop_signals.PREEMPTED_EXIT_CODE
     from alexnet_tf import distribute
     from alexnet_tf.checkpointing import CheckpointError, DiskFullError
     from alexnet_tf import training
@@ -107,7 +118,7 @@ def main(argv):
             max_steps=FLAGS.max_steps, deterministic=FLAGS.deterministic,
             synthetic_data=FLAGS.synthetic_data, nan_at_step=FLAGS.nan_at_step,
             progress=FLAGS.progress)
-        summary = training.train_and_evaluate(cfg, workdir, options)
+        summary = training.train_and_evaluate(cfg, workdir, options, signals=signals)
     except training.NonFiniteLossError as e:
         sys.stderr.write(f"error: {e}\n")
         return training.NONFINITE_EXIT_CODE
@@ -194,8 +205,12 @@ def define_flags():
 
 
 def run():
+    stop_signals.for_command()  # first: a signal during start-up still exits 42
     define_flags()
-    app.run(main, flags_parser=_parse_flags)
+    try:
+        app.run(main, flags_parser=_parse_flags)
+    finally:
+        stop_signals.ignore_sigterm_while_exiting()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The compiled training and validation steps (the hot path).
 
-One `tf.function` call runs `steps` training steps in a `tf.range` loop, so Python runs
-once per call, not once per step. The loss is the sum of per-example cross-entropies over
-the GLOBAL batch, so summing gradients over replicas (what the optimizer does under a
-strategy) gives the same update as one device on the whole batch. Softmax and loss are
-float32 under every precision policy (fc8 is float32, `model.py`).
+One `tf.function` call runs up to `steps` training steps in a `tf.range` loop, so Python
+runs once per call, not once per step; it stops early where the data ends (an epoch is
+what the data yields: unreadable files skipped leave fewer batches than estimated). The
+loss is the sum of per-example cross-entropies over the GLOBAL batch, so summing gradients
+over replicas (what the optimizer does under a strategy) gives the same update as one
+device on the whole batch. Softmax and loss are float32 under every precision policy (fc8
+is float32, `model.py`).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def _all_finite(tensors):
 
 
 class TrainStep:
-    """`run(iterator, steps)`: `steps` SGD steps; adds their sums to `totals`."""
+    """`run(iterator, steps)`: up to `steps` SGD steps, fewer if the data ends; adds their
+    sums to `totals`; returns (non-finite flag, steps run)."""
 
     def __init__(self, model, optimizer, distribution: Distribution, *, global_batch_size,
                  totals: metrics.RunningTotals, global_step: tf.Variable,
@@ -71,15 +74,31 @@ class TrainStep:
         sums[NONFINITE] = 1.0 - tf.cast(finite, tf.float32)
         return sums
 
+    def _replicas_short_of_a_batch(self, labels):
+        """How many replicas (over all workers) got no batch: the data ended for them."""
+        per_replica = self.global_batch_size // self.strategy.num_replicas_in_sync
+        short = self.strategy.run(
+            lambda labels: tf.cast(tf.shape(labels)[0] < per_replica, tf.int32), args=(labels,))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, short, axis=None)
+
     def _run(self, iterator, steps):
         nonfinite = tf.constant(0.0)
+        done = tf.constant(0, tf.int64)
         for _ in tf.range(steps):
-            batch = next(iterator)
+            # The optional is empty once every replica's data has ended; while only some
+            # have, the others get empty stand-in batches (tf.distribute's partial batches).
+            optional = iterator.get_next_as_optional()
+            if not optional.has_value():
+                break
+            batch = optional.get_value()
             images, labels = batch[0], batch[1]
             if len(batch) > 2:  # the pipeline's count of unreadable files skipped this epoch
                 local = self.strategy.experimental_local_results(batch[2])
                 self.skipped_files.assign(tf.maximum(
                     self.skipped_files, tf.reduce_max(tf.cast(tf.stack(local), tf.int64))))
+            if self.strategy.num_replicas_in_sync > 1:
+                if self._replicas_short_of_a_batch(labels) > 0:
+                    break
             per_replica = self.strategy.run(self._replica_step, args=(images, labels))
             sums = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                     for key, value in per_replica.items()}
@@ -87,13 +106,14 @@ class TrainStep:
             self.totals.add(sums)
             self.global_step.assign_add(1)
             self.step_in_epoch.assign_add(1)
+            done += 1
         if not self.loss_scaled:  # the loss-scale optimizer skips non-finite gradients itself
             # A non-finite gradient leaves non-finite weights behind (NaN stays NaN), so
             # the weights are checked once per call, before anything can be saved: a norm
             # over the gradients at every step kept all of them alive to the end of the
             # step (+0.3 GB peak at batch 128) and read them all again.
             nonfinite += 1.0 - tf.cast(_all_finite(self.model.trainable_variables), tf.float32)
-        return nonfinite
+        return nonfinite, done
 
 
 class EvalStep:

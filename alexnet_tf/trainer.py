@@ -15,6 +15,7 @@ import tensorflow as tf
 from alexnet_tf import checkpointing, metrics
 from alexnet_tf import config as config_lib
 from alexnet_tf.config import Config
+from alexnet_tf.config import validate as validate_config
 from alexnet_tf.distribute import Distribution, make_distribution
 from alexnet_tf.model import build_alexnet
 from alexnet_tf.optimizer import PaperSGD
@@ -138,6 +139,7 @@ class Trainer:
 
     def __init__(self, cfg: Config, workdir, options: RunOptions,
                  distribution: Distribution | None = None, data=None):
+        validate_config(cfg)  # before anything is written: nothing left to block a rerun
         options.validate()
         self.cfg, self.options = cfg, options
         if options.deterministic:
@@ -249,8 +251,12 @@ class Trainer:
                      if context.num_input_pipelines > 1 else None)
             dataset = self.data.train(seed=self.cfg.train.seed, epoch=epoch,
                                       batch_size=per_replica, shard=shard)
-            return dataset.take(self.steps_per_epoch * per_pipeline).skip(
+            dataset = dataset.take(self.steps_per_epoch * per_pipeline).skip(
                 skip_steps * per_pipeline)
+            # A length tf.distribute cannot know: the training loop is traced once for the
+            # iterators of every epoch, and get_next_as_optional bakes a known length into
+            # that trace (0, as on a resume where the data ended, would read "empty" forever).
+            return dataset.filter(lambda *batch: True)
 
         return strategy.distribute_datasets_from_function(dataset_fn)
 

@@ -15,8 +15,8 @@ saved, so the last checkpoint and model.keras stay the last good ones; a full di
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import time
 
 import tensorflow as tf
@@ -25,47 +25,27 @@ from alexnet_tf import checkpointing, training_logs
 from alexnet_tf.config import Config
 from alexnet_tf.distribute import Distribution
 from alexnet_tf.progress import ProgressBar, format_duration
+from alexnet_tf.stop_signals import PREEMPTED_EXIT_CODE, StopSignals  # noqa: F401
 from alexnet_tf.trainer import (PRECISIONS, NonFiniteLossError, RunOptions, Trainer,  # noqa: F401
                                 WorkDirError, prepare_workdir)
 
-PREEMPTED_EXIT_CODE = 42   # same code as tf.distribute's PreemptionCheckpointHandler
 NONFINITE_EXIT_CODE = 3
 
 
-class _StopSignals:
-    """SIGTERM/SIGINT set a flag the loop checks between calls (then save and exit)."""
-
-    def __init__(self):
-        self.received = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, *,
-                       distribution: Distribution | None = None, data=None, log=print) -> dict:
+                       distribution: Distribution | None = None, data=None, log=print,
+                       signals: StopSignals | None = None) -> dict:
     """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary.
 
     Holds the work directory's lock while it runs (`WorkDirInUseError` if another run
-    has it). A full disk raises `checkpointing.DiskFullError`."""
+    has it). A full disk raises `checkpointing.DiskFullError`. `signals`: installed
+    StopSignals the caller owns (the command installs them at its start); by default
+    SIGTERM/SIGINT are caught around the training loop."""
     options = options or RunOptions()
     trainer = None
     try:
         trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
-        return _train_and_evaluate(trainer, log)
+        return _train_and_evaluate(trainer, log, signals)
     except checkpointing.DiskFullError as e:
         e.intact = _intact_checkpoint(trainer, workdir)
         raise
@@ -93,7 +73,7 @@ def _intact_checkpoint(trainer, workdir) -> str:
             else "no checkpoint had been written yet")
 
 
-def _train_and_evaluate(trainer: Trainer, log) -> dict:
+def _train_and_evaluate(trainer: Trainer, log, signals: StopSignals | None) -> dict:
     cfg, options = trainer.cfg, trainer.options
     dist, paths = trainer.distribution, trainer.paths
     removed = trainer.clean_debris()
@@ -115,15 +95,23 @@ def _train_and_evaluate(trainer: Trainer, log) -> dict:
             f"step {int(trainer.step_in_epoch.numpy())} of {trainer.steps_per_epoch}")
     start_time = time.perf_counter()
     status = "completed"
-    with _StopSignals() as signals:
-        while int(trainer.epoch.numpy()) < cfg.train.epochs:
+    with contextlib.nullcontext(signals) if signals is not None else StopSignals() as signals:
+        in_start_up = bool(signals.received)  # before any step: nothing of this run to save
+        if in_start_up:
+            status = "preempted"
+        while not in_start_up and int(trainer.epoch.numpy()) < cfg.train.epochs:
             status = _train_one_epoch(trainer, logs, signals, log)
             if status != "epoch_done":
                 break
             status = "completed"
-    if status == "preempted":
-        log(f"stopped by {signals.received}: checkpoint saved at step "
-            f"{int(trainer.global_step.numpy())}; run the same command again to resume")
+    step = int(trainer.global_step.numpy())
+    if in_start_up:
+        log(f"stopped by {signals.received} during start-up: nothing trained yet in this run, "
+            f"nothing to save; run the same command again to "
+            + (f"resume from step {step}" if resumed_from else "start"))
+    elif status == "preempted":
+        log(f"stopped by {signals.received}: checkpoint saved at step {step}; run the same "
+            f"command again to resume")
     elif dist.is_chief and not options.synthetic_data:
         training_logs.save_portable_model(trainer.model, cfg, paths.model)
     summary = {"status": status, "global_step": int(trainer.global_step.numpy()),
@@ -147,7 +135,8 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     bar = ProgressBar(trainer.steps_per_epoch, title=f"epoch {epoch + 1}/{cfg.train.epochs}",
                       enabled=options.progress and trainer.distribution.is_chief)
     step, started, images = first, time.perf_counter(), 0
-    while step < trainer.steps_per_epoch:
+    data_left = True  # steps_per_epoch counts every listed file: skipped ones end it sooner
+    while data_left and step < trainer.steps_per_epoch:
         global_step = int(trainer.global_step.numpy())
         if options.max_steps is not None and global_step >= options.max_steps:
             bar.close()
@@ -160,26 +149,34 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
         if options.max_steps is not None:
             count = min(count, options.max_steps - global_step)
         call_started = time.perf_counter()
-        nonfinite = float(trainer.train_step.run(iterator, tf.constant(count, tf.int64)))
-        trainer.steady_rate.add(count * trainer.global_batch, time.perf_counter() - call_started)
+        nonfinite, ran = trainer.train_step.run(iterator, tf.constant(count, tf.int64))
+        nonfinite, ran = float(nonfinite), int(ran)
+        data_left = ran == count
+        trainer.steady_rate.add(ran * trainer.global_batch, time.perf_counter() - call_started)
         if nonfinite:
             bar.close()
-            raise NonFiniteLossError(_nonfinite_message(trainer, global_step, count))
-        step += count
-        images += count * trainer.global_batch
+            raise NonFiniteLossError(_nonfinite_message(trainer, global_step, max(ran, 1)))
+        step += ran
+        images += ran * trainer.global_batch
         rate = images / max(time.perf_counter() - started, 1e-9)
         if bar.enabled:
             running = trainer.totals.result()
             bar.update(step, loss=running["loss"], accuracy=running["accuracy"],
                        images_per_second=rate)
+        epoch_over = not data_left or step >= trainer.steps_per_epoch  # its end saves
         if int(trainer.global_step.numpy()) % every == 0 or signals.received:
-            if step < trainer.steps_per_epoch:
+            if not epoch_over:
                 trainer.save()
         if signals.received:
             bar.close()
-            if step >= trainer.steps_per_epoch:
+            if epoch_over:
                 break
             return "preempted"
+    if step == 0:
+        bar.close()
+        raise ValueError(f"epoch {epoch + 1} gave no full batch of {trainer.global_batch} "
+                         f"images: too few of the {trainer.data.train_examples} training "
+                         f"files are readable")
     seconds = time.perf_counter() - started
     train = trainer.totals.result()
     validation = trainer.evaluate()
@@ -189,7 +186,7 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     row = {"epoch": epoch + 1, "global_step": int(trainer.global_step.numpy()),
            "learning_rate": learning_rate, "seconds": seconds,
            "images_per_second": images / max(seconds, 1e-9),
-           "skipped_files": int(trainer.skipped_files.numpy()),
+           "steps": step, "skipped_files": int(trainer.skipped_files.numpy()),
            **{f"train_{k}": v for k, v in train.items()},
            **{f"validation_{k}": v for k, v in validation.items()}}
     trainer.history_json.assign(json.dumps(trainer.history + [row]))
@@ -199,13 +196,13 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     logs.epoch_end(row, trainer.model, trainer.history)
     bar.close()
     if trainer.distribution.is_chief:
-        log(_epoch_line(row))
+        log(_epoch_line(row, estimated_steps=trainer.steps_per_epoch))
     if signals.received:
         return "preempted"
     return "epoch_done"
 
 
-def _epoch_line(row) -> str:
+def _epoch_line(row, estimated_steps=None) -> str:
     text = (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, top-1 error "
             f"{100 * row['train_top1_error']:.2f}%")
     if "validation_loss" in row:
@@ -214,8 +211,13 @@ def _epoch_line(row) -> str:
                  f"{100 * row['validation_top5_error']:.2f}%")
     text += (f" | lr {row['learning_rate']:g}, {row['images_per_second']:,.0f} img/s, "
              f"{format_duration(row['seconds'])}")
+    notes = []
     if row.get("skipped_files"):
-        text += f" | {row['skipped_files']} unreadable files skipped"
+        notes.append(f"{row['skipped_files']} unreadable files skipped")
+    if estimated_steps and row.get("steps", estimated_steps) < estimated_steps:
+        notes.append(f"{row['steps']} steps, not the {estimated_steps} estimated")
+    if notes:
+        text += " | " + ": ".join(notes)
     return text
 
 

@@ -63,3 +63,45 @@ def test_override_errors_name_the_problem(bad, message):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
         config.get_config("vgg")
+
+
+@pytest.mark.parametrize("name", sorted(config.PRESETS))
+def test_every_preset_is_valid(name):
+    assert config.validate(config.get_config(name)) == config.get_config(name)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+    ("train.epochs=0", "train.epochs must be >= 1, got 0"),
+    ("train.epochs=-2", "train.epochs must be >= 1, got -2"),
+    ("data.resize_size=60", "data.resize_size must be >= model.image_size=67"),
+    ("model.num_classes=1", "model.num_classes must be >= 2, got 1"),
+    ("train.learning_rate=0", "train.learning_rate must be > 0, got 0.0"),
+    ("train.learning_rate=inf", "train.learning_rate must be a finite number"),
+    ("train.momentum=nan", "train.momentum must be a finite number"),
+    ("train.momentum=1", r"train.momentum must be in \[0, 1\), got 1.0"),
+    ("model.dropout_rate=1", r"model.dropout_rate must be in \[0, 1\), got 1.0"),
+    ("train.weight_decay=-1e-4", "train.weight_decay must be >= 0"),
+    ("train.lr_decay_factor=10", r"train.lr_decay_factor must be in \(0, 1\)"),
+    ("train.plateau_patience=0", "train.plateau_patience must be >= 1"),
+    ("data.input_scale=0", "data.input_scale must be > 0"),
+    ("data.mean=pixel", r"data.mean must be one of \['image', 'channel'\]"),
+    ("model.kernel_init=glorot", "model.kernel_init must be one of"),
+    ("model.channels=1", "model.channels must be 3"),
+    ("model.dropout_rate=-0.1", r"model.dropout_rate must be in \[0, 1\)"),
+    ("model.lrn.bias=0", "model.lrn.bias must be > 0"),
+    ("model.fc_units=64", r"model.fc_units needs 2 entries \(fc6, fc7\)"),
+    ("model.conv_padding=valid,same,full,same,same", "model.conv_padding\\[2\\] must be"),
+    ("model.lrn_after=conv1,conv6", "model.lrn_after names no layer 'conv6'"),
+    # tiny's conv2 has 256 / 8 = 32 filters, which 3 groups cannot split
+    ("model.conv_groups=1,3,1,2,2", r"model.conv_groups\[1\]=3 must divide both the 12 "
+                                    r"input channels and the 32 filters of conv2"),
+    ("model.lrn.groups=5", "model.lrn.groups=5 must divide the 12 channels of conv1"),
+    # 67 = 4 * (15 - 1) + 11: conv1 -> 15, pool1 -> 7, pool2 -> 3, pool5 -> 1
+    ("model.image_size=66", "model.image_size=66 is too small .* it must be >= 67"),
+])
+def test_validate_names_the_field_and_what_it_allows(bad, message):
+    cfg = config.override(config.get_config("tiny"), [bad])
+    with pytest.raises(ValueError, match=message) as error:
+        config.validate(cfg)
+    assert "\n" not in str(error.value)

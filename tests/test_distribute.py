@@ -51,8 +51,15 @@ def test_checkpoints_move_between_modes_bitwise(two_devices):
         "single->towers": True, "towers->mirrored": True, "mirrored->single": True}
 
 
+def test_a_call_stops_where_the_data_ends_in_every_mode(two_devices):
+    """56 images hold 56 // 16 = 3 global batches: a 4th step would read past the end
+    (single) or train one replica on nothing (mirrored)."""
+    assert two_devices["steps_until_data_end"] == {"single": 3, "towers": 3, "mirrored": 3}
+
+
 def test_towers_inside_mirrored_replicas_on_four_devices(tmp_path):
     out = _run_script(tmp_path, 4, ["single", "towers_mirrored"])
+    assert out["steps_until_data_end"] == {"single": 3, "towers_mirrored": 3}
     assert out["replicas"]["towers_mirrored"] == 2
     _assert_same_weights(out, "towers_mirrored")
     # Replica 0's channel halves on CPU:0/1, replica 1's on CPU:2/3 (§3.2 inside each replica).

@@ -44,6 +44,52 @@ def _quiet(**kwargs):
     return RunOptions(strategy="single", progress=False, **kwargs)
 
 
+class FewerBatches(RandomImages):
+    """Lists 64 training images, as a file source does, but yields only 3 batches of 16
+    per epoch, carrying the pipeline's running count of unreadable files skipped (2, 7,
+    13): what an image folder with 13 bad files gives at batch 16."""
+    skipped = (2, 7, 13)
+
+    def train(self, *, seed, epoch, batch_size, shard=None):
+        data = tf.data.Dataset.from_tensor_slices((self.x[:48], self.y[:48]))
+        data = data.shuffle(48, seed=seed * 1000 + epoch).batch(batch_size, drop_remainder=True)
+        counts = tf.data.Dataset.from_tensor_slices(tf.constant(self.skipped, tf.int64))
+        return tf.data.Dataset.zip(data, counts).map(lambda batch, count: (*batch, count))
+
+
+def test_an_epoch_ends_where_the_data_ends_with_the_skipped_files_counted(tmp_path):
+    """64 // 16 = 4 steps estimated, 3 in the data: each epoch runs 3 steps, ends cleanly
+    (it used to read past the end: OutOfRangeError) and reports the 13 files skipped."""
+    cfg = _tiny("train.epochs=2")
+    lines = []
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(steps_per_call=2), data=FewerBatches(),
+                                 log=lines.append)
+    assert summary["status"] == "completed" and summary["global_step"] == 6
+    history = summary["history"]
+    assert [(row["epoch"], row["global_step"], row["steps"], row["skipped_files"])
+            for row in history] == [(1, 3, 3, 13), (2, 6, 3, 13)]
+    assert all(row["train_images"] == 48 for row in history)
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2
+    assert all("13 unreadable files skipped: 3 steps, not the 4 estimated" in line
+               for line in epoch_lines), epoch_lines
+    assert (tmp_path / "model.keras").exists()
+
+
+def test_a_stop_where_the_data_ends_resumes_into_the_epochs_end(tmp_path):
+    """Stopped after step 3 (the last step of epoch 1's data, before the loop has seen
+    the end), the restart ends epoch 1 without a step and goes on with epoch 2."""
+    cfg = _tiny("train.epochs=2")
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(max_steps=3), data=FewerBatches(),
+                                 log=lambda *a: None)
+    assert summary["status"] == "max_steps" and summary["history"] == []
+    summary = train_and_evaluate(cfg, tmp_path, _quiet(), data=FewerBatches(),
+                                 log=lambda *a: None)
+    assert summary["status"] == "completed" and summary["global_step"] == 6
+    assert [(row["global_step"], row["steps"], row["skipped_files"])
+            for row in summary["history"]] == [(3, 3, 13), (6, 3, 13)]
+
+
 def test_nan_loss_stops_before_saving_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = _tiny("train.epochs=3")
     options = _quiet(nan_at_step=9, checkpoint_every_steps=4, steps_per_call=2)
@@ -190,6 +236,9 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
 @pytest.mark.parametrize("args,message", [
     (["--precision=fp8"], "--precision=fp8: value should be one of"),        # absl parsing
     (["--strategy=towers"], "--strategy=towers needs 2 devices, this machine has 1"),
+    (["--batch_size=0"], "train.batch_size must be >= 1, got 0"),           # was a traceback
+    (["--epochs=0"], "train.epochs must be >= 1, got 0"),                   # was an empty run
+    (["--set", "model.num_classes=1"], "model.num_classes must be >= 2, got 1"),
 ])
 def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
     import subprocess
@@ -202,6 +251,46 @@ def test_user_errors_give_one_clear_message_and_exit_2(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_refused_config_writes_nothing_and_the_corrected_command_then_runs(tmp_path):
+    """data.resize_size below the 67-pixel crop used to fail in the pipeline after
+    config.json was written, which then refused the corrected command."""
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "--progress=false",
+               f"--workdir={tmp_path / 'run'}", "--max_steps=2"]
+    result = subprocess.run([*command, "--set", "data.resize_size=60"], capture_output=True,
+                            text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert errors == ["error: data.resize_size must be >= model.image_size=67 (the crops are "
+                      "cut from the resized image), got 60"]
+    assert not (tmp_path / "run").exists()
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_stray_positional_argument_is_one_line_not_the_flag_list(tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "foo",
+                             f"--workdir={tmp_path / 'run'}"],
+                            capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert result.returncode == 2
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: unexpected argument(s): foo")
+    assert "--checkpoint_every_steps" not in result.stderr + result.stdout  # no flag list
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_library_refuses_a_config_that_cannot_train_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="train.epochs must be >= 1, got 0"):
+        train_and_evaluate(_tiny("train.epochs=0"), tmp_path / "run", _quiet(),
+                           data=RandomImages())
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_unknown_dataset_is_a_value_error_the_command_prints_in_one_line(tmp_path):

@@ -230,7 +230,11 @@ def to_dict(cfg: Config) -> dict:
 # Names the model gives its layers (model.py holds the same tuples; config stays import-free).
 _CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 _LAYERS = _CONV_LAYERS + ("fc6", "fc7", "fc8")
-_CHOICES = {"model.kernel_init": ("normal", "he_normal"), "data.mean": ("image", "channel"),
+# §2: a per-pixel mean image, per-channel means, or (asked for explicitly) ImageNet's
+# usual RGB means where the data has no statistics of its own.
+MEAN_MODES = ("image", "channel", "fallback")
+
+_CHOICES = {"model.kernel_init": ("normal", "he_normal"), "data.mean": MEAN_MODES,
             "data.pca_magnitude": ("stddev", "eigenvalue")}
 
 

@@ -21,12 +21,12 @@ import tempfile
 import tensorflow as tf
 
 from alexnet_tf import image_decoding, preprocessing
+from alexnet_tf.config import MEAN_MODES
 from alexnet_tf.sources import SPLITS, DatasetInfo, SourceError, get_source
 from alexnet_tf.statistics import DatasetStatistics, compute_statistics
 
 AUTOTUNE = tf.data.AUTOTUNE
 # data.mean: the training set's mean image (§2), its RGB means, or data.fallback_mean_rgb.
-MEAN_MODES = ("image", "channel", "fallback")
 # Salts that separate the epoch's random streams (order vs. per-image augmentation).
 _ORDER_STREAM, _AUGMENT_STREAM = 1, 2
 

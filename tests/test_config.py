@@ -85,7 +85,7 @@ def test_every_preset_is_valid(name):
     ("train.lr_decay_factor=10", r"train.lr_decay_factor must be in \(0, 1\)"),
     ("train.plateau_patience=0", "train.plateau_patience must be >= 1"),
     ("data.input_scale=0", "data.input_scale must be > 0"),
-    ("data.mean=pixel", r"data.mean must be one of \['image', 'channel'\]"),
+    ("data.mean=pixel", r"data.mean must be one of \['image', 'channel', 'fallback'\]"),
     ("model.kernel_init=glorot", "model.kernel_init must be one of"),
     ("model.channels=1", "model.channels must be 3"),
     ("model.dropout_rate=-0.1", r"model.dropout_rate must be in \[0, 1\)"),

@@ -36,16 +36,21 @@ from tools._benchmark_report import FC_WEIGHTS, derived, table
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output", "benchmark.json", "Where to write the JSON table.")
-flags.DEFINE_bool("quick", False, "Fewer steps: a smoke run, not a measurement.")
-flags.DEFINE_string("peer_python", None, "Interpreter of the PyTorch and ONNX Runtime "
-                    "peers (default: .peers/torch/bin/python in the repository, made by "
-                    "bench/setup_peers.sh).")
-flags.DEFINE_list("only", [], "Run only these rows (names as in the table).")
-flags.DEFINE_string("child", None, "Internal: run one measurement and print it as JSON.")
-flags.DEFINE_integer("batch", 64, "Internal: batch size of a child measurement.")
-flags.DEFINE_integer("steps", 10, "Internal: timed steps of a child measurement.")
-flags.DEFINE_string("workdir", None, "Internal: scratch directory of a child measurement.")
+
+
+def _define_flags():
+    """Declared when the command runs, not on import (tests import several tools)."""
+    flags.DEFINE_string("output", "benchmark.json", "Where to write the JSON table.")
+    flags.DEFINE_bool("quick", False, "Fewer steps: a smoke run, not a measurement.")
+    flags.DEFINE_string("peer_python", None, "Interpreter of the PyTorch and ONNX Runtime "
+                        "peers (default: .peers/torch/bin/python in the repository, made by "
+                        "bench/setup_peers.sh).")
+    flags.DEFINE_list("only", [], "Run only these rows (names as in the table).")
+    flags.DEFINE_string("child", None, "Internal: run one measurement and print it as JSON.")
+    flags.DEFINE_integer("batch", 64, "Internal: batch size of a child measurement.")
+    flags.DEFINE_integer("steps", 10, "Internal: timed steps of a child measurement.")
+    flags.DEFINE_string("workdir", None, "Internal: scratch directory of a child measurement.")
+
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -616,4 +621,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -21,13 +21,16 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["alexnet_tf", "alexnet_tf.*", "export", "export.*",
-                                    "tools", "tools.*"]),
+    # One top-level name: the repository's export/ and tools/ folders install inside the
+    # package (alexnet_tf/_imports.py finds them there in a checkout).
+    packages=find_packages(include=["alexnet_tf", "alexnet_tf.*"])
+    + ["alexnet_tf.export", "alexnet_tf.tools"],
+    package_dir={"alexnet_tf.export": "export", "alexnet_tf.tools": "tools"},
     include_package_data=True,
-    package_data={"alexnet_tf": ["data/*"]},
+    package_data={"alexnet_tf": ["resources/*"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
-        "keras>=3.13.2",              # CVEs in model loading before 3.13.2 (FACTS.md)
+        "keras>=3.13.2",              # CVEs in model loading before 3.13.2 (docs/design.md)
         "tensorflow-datasets>=4.9.10",
         "importlib_resources>=6.0",   # TFDS 4.9.10 needs it to prepare but does not declare it
         "tf-keras-vis>=0.8.7",

@@ -13,8 +13,9 @@ Presets:
 - `paper`: ILSVRC-2012, 1000 classes, 227x227 input, the paper's init and recipe.
 - `digits`: the embedded default (scikit-learn's 8x8 digit scans, upscaled); the
   architecture's shape (same kernels, strides, pooling, groups, LRN) at 67x67 input
-  and a quarter of the widths, with He init and [-1, 1] inputs (FACTS.md, "Training
-  small presets": the paper's init does not learn at this size).
+  and a quarter of the widths, with He init and [-1, 1] inputs: the paper's init does
+  not learn at this size (docs/design.md, "Initialisation and input scale of the small
+  presets").
 - `tiny`: the same shape, eighth widths, for fast tests.
 """
 from __future__ import annotations
@@ -362,3 +363,13 @@ def _feature_size(m: ModelConfig, size: int) -> int:
         if size < 1:
             return size
     return size
+
+
+def from_command_line(preset: str, *, dataset=None, epochs=None, batch_size=None, seed=None,
+                      overrides=()) -> Config:
+    """The Config a command line asks for: the preset, then the shortcut flags, then the
+    `section.field=value` overrides in order; validated."""
+    shortcuts = [f"{path}={value}" for path, value in (
+        ("data.dataset", dataset), ("train.epochs", epochs),
+        ("train.batch_size", batch_size), ("train.seed", seed)) if value not in (None, "")]
+    return validate(override(get_config(preset), [*shortcuts, *overrides]))

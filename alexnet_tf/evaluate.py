@@ -10,46 +10,33 @@ a `.keras` file inside a work directory uses that directory's config, elsewhere 
 naming its view: `ten_crop` is the paper's ten patches (corners, centre and their
 reflections) for a config that trains with reflections, the five unreflected ones for one
 that trains without (`data.random_flip=False`, e.g. digits).
-Exit codes: 0 done, 2 a usage error (missing model, unknown dataset, bad flag).
+Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input (a missing
+or damaged model, an unknown dataset, a bad flag).
 """
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app, flags, logging  # noqa: E402
-
-FLAGS = flags.FLAGS
+from alexnet_tf import command
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.WARNING)
-    from alexnet_tf import evaluation
-    from alexnet_tf.checkpointing import CheckpointError
+def main(args):
+    from absl import flags
+    from alexnet_tf.inference import evaluation
+    FLAGS = flags.FLAGS
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
-    try:
-        results = evaluation.run_evaluation(
-            FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
-            max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set)
-    except (ValueError, CheckpointError, FileNotFoundError) as e:
-        sys.stderr.write(f"error: {e}\n")
-        return 2
+    results = evaluation.run_evaluation(
+        FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
+        max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set)
     print(evaluation.format_results(results, FLAGS.model))
     if FLAGS.output:
         pathlib.Path(FLAGS.output).write_text(json.dumps(
             {"models": FLAGS.model, "split": FLAGS.split, "results": results}, indent=1))
-    return 0
 
 
-def define_flags():
-    """Declared when the command runs, not on import, so a test process can import every
-    entry point without absl's duplicate-flag errors."""
+def define_flags(flags):
     flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
                               "prefix; repeat for an ensemble (softmax averaged).")
     flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
@@ -65,10 +52,9 @@ def define_flags():
     flags.mark_flag_as_required("model")
 
 
-def run():
-    define_flags()
-    app.run(main)
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

@@ -24,8 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import tensorflow as tf
 
-from export import serving_check
-
+from alexnet_tf.export import serving_check
 _PREDICT_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
 _STATUS_PATH = re.compile(r"^/v1/models/([^/:]+)$")
 _LOOPBACK = "127.0.0.1"

@@ -12,10 +12,12 @@ import os
 import re
 import tempfile
 
+from alexnet_tf.command import UserError
+
 _NO_SPACE = os.strerror(errno.ENOSPC)          # "No space left on device"
 
 
-class DiskFullError(OSError):
+class DiskFullError(UserError, OSError):
     """The disk filled up while writing; the message says what was kept intact."""
 
 

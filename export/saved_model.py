@@ -18,13 +18,13 @@ import os
 
 import keras
 
-from alexnet_tf import class_names as class_names_lib
+from alexnet_tf.data import class_names as class_names_lib
 from alexnet_tf import config as config_lib
-from alexnet_tf.statistics import DatasetStatistics
-from export import output_files, server_config, servability, serving_check, signatures
-from export import warmup
-from export.signatures import ServingLimits
-from export.versioning import versions, write_version
+from alexnet_tf.data.statistics import DatasetStatistics
+from alexnet_tf.export import output_files, server_config, servability, serving_check, signatures
+from alexnet_tf.export import warmup
+from alexnet_tf.export.signatures import ServingLimits
+from alexnet_tf.export.versioning import versions, write_version
 
 EXPORT_INFO_FILE = "export_info.json"
 
@@ -44,7 +44,7 @@ def load_trained_model(path, preset=None, overrides=(), statistics=None,
     checkpoint prefix inside one (`<workdir>/checkpoints/ckpt-<step>`), or a `.keras` file
     (then a work directory around it is used if there is one; otherwise `preset`/`overrides`
     and `statistics` say what it was trained with)."""
-    from alexnet_tf import checkpointing
+    from alexnet_tf.training import checkpoints as checkpointing
     path = os.path.abspath(os.fspath(path))
     is_checkpoint = os.path.exists(path + ".index")
     if not (os.path.exists(path) or is_checkpoint):

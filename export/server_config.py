@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from export.output_files import atomic_write
-from export.signatures import ServingLimits
+from alexnet_tf.export.output_files import atomic_write
+from alexnet_tf.export.signatures import ServingLimits
 
 MODELS_CONFIG_FILE = "models.config"
 BATCHING_FILE = "batching_parameters.txt"

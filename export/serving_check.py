@@ -5,7 +5,7 @@
         --requests=reqs/ --responses=out/                               # replay requests
 
 What the server does, and this does, in order:
-1. XLA compilation is disabled process-wide (the server's default; FACTS.md): the C++
+1. XLA compilation is disabled process-wide (the server's default; docs/serving.md): the C++
    function `tensorflow::DisableXlaCompilation()` from `libtensorflow_cc.so.2`, called
    through ctypes. It is global and one-way, so this runs in its own process.
    (`tf.config.optimizer.set_jit(False)` does NOT reproduce it.)
@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
-from export import rest_json, servability
-from export.versioning import versions
+from alexnet_tf.export import rest_json, servability
+from alexnet_tf.export.versioning import versions
 
 _DISABLE_XLA_SYMBOL = "_ZN10tensorflow21DisableXlaCompilationEv"
 

@@ -24,9 +24,9 @@ import os
 import keras
 import tensorflow as tf
 
-from alexnet_tf import preprocessing
-from alexnet_tf.class_names import ClassNames
-from alexnet_tf.model import fc7_features, with_softmax
+from alexnet_tf.data import preprocessing
+from alexnet_tf.data.class_names import ClassNames
+from alexnet_tf.network.model import fc7_features, with_softmax
 
 DEFAULT_SIGNATURE = "serving_default"
 FLOAT_SIGNATURE = "predict_images"
@@ -156,7 +156,7 @@ def mark_classify_signature(saved_model_dir):
     classify method name. Rewrites it in saved_model.pb (and the fingerprint of that file)."""
     from tensorflow.python.saved_model import fingerprinting_utils
 
-    from export import servability
+    from alexnet_tf.export import servability
     proto = servability.read_saved_model(saved_model_dir)
     meta_graph = servability.serving_meta_graph(proto)
     meta_graph.signature_def[CLASSIFY_SIGNATURE].method_name = CLASSIFY_METHOD_NAME

@@ -9,12 +9,12 @@ Writes `alexnet_<kind>.tflite` for each kind and `tflite_report.json`:
 - `full_int8`: int8 weights and activations, calibrated on a representative sample of the
   training split from the input pipeline. Input and output stay float32. TFLite has no
   int8 local response normalization: the converter keeps LRN in float32, with DEQUANTIZE /
-  QUANTIZE around it (FACTS.md), listed as `float_ops` in the report.
+  QUANTIZE around it (docs/design.md, "TFLite's LRN"), listed as `float_ops` in the report.
 
 All models take preprocessed images (`preprocessing.eval_preprocess`) and output the
 softmax probabilities. Built-in ops only: conversion fails if a Flex (Select TF) or custom
 op would be needed. Each file is run with ai-edge-litert's interpreter with its default op
-resolver (TFLite's *reference* LRN kernel is wrong by 2-6%: FACTS.md) on images from the
+resolver (TFLite's *reference* LRN kernel is sums one channel too few) on images from the
 validation split and compared with the Keras model: float32 probabilities within 1e-5 and
 float16 within 5e-3 or the command fails; top-1 agreement is reported for every kind.
 """
@@ -28,10 +28,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alexnet_tf import lrn_ops
-from alexnet_tf.model import with_softmax
-from export import output_files
-
+from alexnet_tf.network import lrn_ops
+from alexnet_tf.network.model import with_softmax
+from alexnet_tf.export import output_files
 KINDS = ("float32", "float16", "dynamic_int8", "full_int8")
 REPORT_FILE = "tflite_report.json"
 TOLERANCES = {"float32": 1e-5, "float16": 5e-3}     # max |p_tflite - p_keras|
@@ -178,7 +177,7 @@ def parity(flatbuffer: bytes, kind: str, images, expected) -> Parity:
 
 def pipeline_images(cfg, split: str, count: int, statistics=None) -> np.ndarray:
     """`count` evaluation-preprocessed images of `split` from the input pipeline."""
-    from alexnet_tf import input_pipeline
+    from alexnet_tf.data import pipeline as input_pipeline
     dataset = input_pipeline.build_dataset(cfg, split, training=False, batch_size=64,
                                            statistics=statistics)
     images = []
@@ -234,14 +233,14 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
 
 
 def main(argv):
-    from export.saved_model import run_command
+    from alexnet_tf.export.saved_model import run_command
     return run_command(_tflite_command, argv)
 
 
 def _tflite_command(argv):
     from absl import flags
 
-    from export.saved_model import load_trained_model
+    from alexnet_tf.export.saved_model import load_trained_model
     del argv
     FLAGS = flags.FLAGS
     tf.get_logger().setLevel("ERROR")

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from export import signatures
-from export.servability import WARMUP_DIR, WARMUP_FILE
+from alexnet_tf.export import signatures
+from alexnet_tf.export.servability import WARMUP_DIR, WARMUP_FILE
 
 
 def sample_images(seed=0) -> list:

@@ -1,9 +1,21 @@
-"""Shared test setup: quiet TensorFlow, deterministic seeds, small presets."""
+"""Shared test setup: quiet TensorFlow, deterministic seeds, the helpers in support/.
+
+The test folders mirror the package's sub-packages; `support/` holds what several of them
+import (NumPy references, tiny work directories, pipeline data) as plain modules.
+"""
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 
 import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: a test of a whole command or of many steps (deselect with "
+                   "-m 'not slow' for a quick local check)")
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,9 @@
-"""The config module carries the paper's numbers (PAPER.md), and overrides work."""
+"""The config module carries the paper's numbers (docs/design.md, "The paper's numbers that the tests pin"), and overrides work."""
 import dataclasses
 
 import pytest
 
 from alexnet_tf import config
-
-
 def test_paper_preset_holds_the_papers_numbers():
     cfg = config.get_config("paper")
     m, d, t = cfg.model, cfg.data, cfg.train

@@ -1,1 +1,8 @@
-"""Command-line tools: `python -m tools.<name> --help`."""
+"""Command-line tools: the paper's figures, dataset statistics and records, benchmarks.
+
+Installed, this folder is `alexnet_tf.tools`; in a checkout `python -m tools.<name>` works
+too, as an alias of the same modules (`alexnet_tf._imports`)."""
+if __name__ != "alexnet_tf.tools":
+    import alexnet_tf._imports
+
+    alexnet_tf._imports.alias_top_level(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 def compiled_train_step(model, optimizer):
     """`step(images, labels)` -> mean loss, one SGD step per call, in a `tf.function`."""
     import tensorflow as tf
-    from alexnet_tf.train_step import cross_entropy
+    from alexnet_tf.training.step import cross_entropy
 
     @tf.function
     def step(images, labels):

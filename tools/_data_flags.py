@@ -6,7 +6,6 @@ import dataclasses
 from absl import flags
 
 from alexnet_tf import config
-
 flags.DEFINE_string("preset", "paper", "Config preset (sets data.resize_size).")
 flags.DEFINE_string("dataset", None, "Source: folder, tfrecord, imagenet2012 (or any TFDS "
                     "name), digits.")

@@ -32,7 +32,7 @@ import time
 
 from absl import app, flags
 
-from tools._benchmark_report import FC_WEIGHTS, derived, table
+from alexnet_tf.tools._benchmark_report import FC_WEIGHTS, derived, table
 
 
 FLAGS = flags.FLAGS
@@ -86,7 +86,7 @@ def child_matmul_ceiling(**_):
 
 def _paper_model():
     from alexnet_tf import config
-    from alexnet_tf.model import build_alexnet
+    from alexnet_tf.network.model import build_alexnet
     cfg = config.get_config("paper")
     return cfg, build_alexnet(cfg.model)
 
@@ -94,8 +94,8 @@ def _paper_model():
 def child_bare_train(batch, steps, **_):
     """The package's model, optimizer and loss in one compiled step, synthetic data."""
     import tensorflow as tf
-    from alexnet_tf.optimizer import PaperSGD
-    from tools._bare_step import compiled_train_step
+    from alexnet_tf.training.optimizer import PaperSGD
+    from alexnet_tf.tools._bare_step import compiled_train_step
     cfg, model = _paper_model()
     step = compiled_train_step(model, PaperSGD.from_train_config(cfg.train))
     images = tf.random.normal((batch, 227, 227, 3))
@@ -168,7 +168,8 @@ def child_plain_train(batch, steps, **_):
 
 def _train_command(batch, steps, workdir, extra):
     """`python -m alexnet_tf.train` itself (progress bar, metrics, checkpoints on)."""
-    from alexnet_tf import config, training
+    from alexnet_tf import config
+    from alexnet_tf.training import loop as training
     cfg = config.override(config.get_config("paper"), [f"train.batch_size={batch}", *extra])
     # As a user runs it: the command's default steps per call; its first call (tracing)
     # is left out of its own images/s, so it is the warm-up here.
@@ -286,18 +287,18 @@ def child_runtime(**_):
     """Imports only (TensorFlow, Keras, the package): the runtime's share of peak memory."""
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
-    from alexnet_tf import model  # noqa: F401
+    from alexnet_tf.network import model  # noqa: F401
     return {}
 
 
 def child_served(batch, steps, workdir, **_):
     """The exported `serving_default` signature through the TF1 loader, XLA disabled."""
     import numpy as np
-    from alexnet_tf import class_names
-    from alexnet_tf.pretrained import CAFFE_MEAN_RGB
-    from alexnet_tf.statistics import DatasetStatistics
-    from export import serving_check, warmup
-    from export.saved_model import TrainedModel, export_saved_model
+    from alexnet_tf.data import class_names
+    from alexnet_tf.network.pretrained import CAFFE_MEAN_RGB
+    from alexnet_tf.data.statistics import DatasetStatistics
+    from alexnet_tf.export import serving_check, warmup
+    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
     cfg, model = _paper_model()
     trained = TrainedModel(
         model=model, cfg=cfg,

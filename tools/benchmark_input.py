@@ -29,7 +29,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from alexnet_tf import config, input_pipeline, preprocessing, tfrecord_writer  # noqa: E402
+from alexnet_tf import config  # noqa: E402
+
+from alexnet_tf.data import pipeline as input_pipeline, preprocessing, record_writer as tfrecord_writer
 
 flags.DEFINE_list("sources", ["tfrecord", "folder", "imagenet2012", "digits", "minimal"],
                   "Sources to measure.")

@@ -16,8 +16,8 @@ import time
 import numpy as np
 from absl import app, flags
 
-from alexnet_tf import retrieval
-from alexnet_tf.feature_store import FeatureStore, FeatureStoreWriter
+from alexnet_tf.inference import retrieval
+from alexnet_tf.inference.feature_store import FeatureStore, FeatureStoreWriter
 
 FLAGS = flags.FLAGS
 

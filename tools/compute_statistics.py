@@ -15,9 +15,9 @@ import sys
 
 from absl import app, flags
 
-from alexnet_tf import input_pipeline
-from alexnet_tf.sources import SourceError
-from tools._data_flags import source_config
+from alexnet_tf.data import pipeline as input_pipeline
+from alexnet_tf.data.sources import SourceError
+from alexnet_tf.tools._data_flags import source_config
 
 flags.DEFINE_string("out", None, "Output .npz (default: beside the data).")
 FLAGS = flags.FLAGS

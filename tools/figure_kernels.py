@@ -7,7 +7,7 @@ r"""Figure 3 of the paper: the first-layer kernels of a model, as a PNG.
 `--model` is a `.keras` file, a training work directory, a checkpoint prefix, or a
 caffe-tensorflow `bvlc_alexnet.npy` (its conv1 reads BGR; the kernels are shown in RGB).
 The 96 kernels are contrast-normalised one by one and drawn in the paper's two halves
-(`alexnet_tf.kernel_grid`, the same picture training writes to TensorBoard).
+(`alexnet_tf.figures.kernel_grid`, the same picture training writes to TensorBoard).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from alexnet_tf import figures
-from alexnet_tf.kernel_grid import kernel_grid
+from alexnet_tf.figures import plotting as figures
+from alexnet_tf.figures.kernel_grid import kernel_grid
 
 TITLE_HEIGHT = 30   # pixels above the grid for the title
 TITLE_FONT_SIZE = 16
@@ -28,15 +28,15 @@ def load_kernel(model_path, layer: str = "conv1") -> tuple:
     """(kernel (kh, kw, in, out) in RGB input order, a short name of where it came from)."""
     path = pathlib.Path(model_path)
     if path.suffix == ".npy":
-        from alexnet_tf import pretrained
+        from alexnet_tf.network import pretrained
         weights = pretrained.read_caffe_tensorflow_npy(path)
         if layer not in weights:
             raise ValueError(f"{path} has no layer {layer!r}; it has {sorted(weights)}")
         kernel = weights[layer][0]
         if layer == "conv1":
-            kernel = kernel[:, :, ::-1, :]     # Caffe's conv1 reads B, G, R (FACTS.md)
+            kernel = kernel[:, :, ::-1, :]     # Caffe's conv1 reads B, G, R (docs/design.md, "Pretrained weights")
         return kernel, path.name
-    from alexnet_tf import checkpointing
+    from alexnet_tf.training import checkpoints as checkpointing
     model = checkpointing.load_model(path)
     try:
         weights = model.get_layer(layer).get_weights()

@@ -16,8 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from alexnet_tf import figures
-
+from alexnet_tf.figures import plotting as figures
 CELL_WIDTH = 230
 IMAGE_SIZE = 160
 LABEL_HEIGHT = 22
@@ -86,7 +85,8 @@ def top5_figure(model, out, *, images=None, split=None, count: int = 8, start: i
                 k: int = 5, columns: int = 4, config=None, statistics=None,
                 class_names=None) -> dict:
     """Classifies the images and draws the figure; returns what it drew."""
-    from alexnet_tf import image_sets, inference
+    from alexnet_tf.figures import image_sets
+    from alexnet_tf.inference import loader as inference
     if (images is None) == (split is None):
         raise ValueError("give images (files/folders) or a dataset split, not both")
     classifier = inference.load_classifier(model, config=config, statistics=statistics,

@@ -26,8 +26,7 @@ import time
 
 from absl import app, flags
 
-from tools import _onednn_profile as profile
-
+from alexnet_tf.tools import _onednn_profile as profile
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("mode", "training", ["training", "inference"],
                   "Profile a training step or an inference forward pass.")
@@ -47,7 +46,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def layer_shapes(model, batch: int) -> profile.LayerShapes:
     """The shapes naming each layer's primitives, read from the built model."""
     import keras
-    from alexnet_tf.layers import GroupedConv2D, LocalResponseNormalization
+    from alexnet_tf.network.layers import GroupedConv2D, LocalResponseNormalization
     convs, denses, lrns, pools = {}, {}, {}, {}
     for layer in model.layers:
         if isinstance(layer, GroupedConv2D):
@@ -69,9 +68,9 @@ def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int) -> 
     if inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     from alexnet_tf import config
-    from alexnet_tf.model import build_alexnet
-    from alexnet_tf.optimizer import PaperSGD
-    from tools._bare_step import compiled_train_step
+    from alexnet_tf.network.model import build_alexnet
+    from alexnet_tf.training.optimizer import PaperSGD
+    from alexnet_tf.tools._bare_step import compiled_train_step
     cfg = config.get_config(preset)
     model = build_alexnet(cfg.model)
     images = tf.random.normal((batch, cfg.model.image_size, cfg.model.image_size, 3))

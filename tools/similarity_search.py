@@ -19,8 +19,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from alexnet_tf import figures
-
+from alexnet_tf.figures import plotting as figures
 CELL = 150           # pixels per thumbnail cell (square image + two lines of text)
 TEXT_HEIGHT = 34
 MARGIN = 8
@@ -78,8 +77,9 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
     `query_split` of the model's dataset (e.g. validation images against the training set,
     as in the paper). Returns {"figure": path, "queries": [...], "neighbours":
     [[(key, distance), ...]]}."""
-    from alexnet_tf import gallery as gallery_lib, image_sets, inference, retrieval
-    from alexnet_tf.model import fc7_features
+    from alexnet_tf.inference import gallery as gallery_lib, loader as inference, retrieval
+    from alexnet_tf.figures import image_sets
+    from alexnet_tf.network.model import fc7_features
     if (gallery_folder is None) == (gallery_split is None):
         raise ValueError("give exactly one gallery: a folder or a dataset split")
     if (queries is None) == (query_split is None):
@@ -187,7 +187,8 @@ def define_flags(flag_values=flags.FLAGS):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from alexnet_tf import config as config_lib, inference
+    from alexnet_tf import config as config_lib
+    from alexnet_tf.inference import loader as inference
     try:
         config = None
         if FLAGS.data_dir:

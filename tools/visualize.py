@@ -21,8 +21,7 @@ import matplotlib
 import numpy as np
 from absl import app, flags
 
-from alexnet_tf import figures
-
+from alexnet_tf.figures import plotting as figures
 CELL = 150           # pixels per image cell
 TITLE_HEIGHT = 36    # two lines of title above each image
 HEADING_HEIGHT = 26
@@ -122,7 +121,9 @@ def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
               statistics=None) -> dict:
     """Writes the figures; returns their paths. `filters="auto"`: the 8 filters of
     `conv_layer` most active on the given images (without images: 0-7)."""
-    from alexnet_tf import image_sets, inference, preprocessing, visualization
+    from alexnet_tf.figures import image_sets, saliency as visualization
+    from alexnet_tf.inference import loader as inference
+    from alexnet_tf.data import preprocessing
     classifier = inference.load_classifier(model, statistics=statistics)
     cfg, names, net = classifier.cfg, classifier.class_names.names, classifier.model
     out_dir = pathlib.Path(out_dir)

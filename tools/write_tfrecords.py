@@ -18,9 +18,11 @@ import sys
 
 from absl import app, flags
 
-from alexnet_tf import config, input_pipeline, tfrecord_writer
-from alexnet_tf.sources import SourceError
-from tools._data_flags import source_config
+from alexnet_tf import config
+
+from alexnet_tf.data import pipeline as input_pipeline, record_writer as tfrecord_writer
+from alexnet_tf.data.sources import SourceError
+from alexnet_tf.tools._data_flags import source_config
 
 flags.DEFINE_string("output_dir", None, "Directory for the shards.", required=True)
 flags.DEFINE_integer("examples_per_shard", 2048, "Examples per shard (about 50 MB at 256 px).")

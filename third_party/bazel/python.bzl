@@ -90,7 +90,10 @@ def pytest_files(
         fast = [],
         fast_size = "medium",
         slow_size = "large"):
-    """One py_test per test_*.py file, each run through pytest by `main`.
+    """One py_test per test_*.py file under this directory, each run through pytest by `main`.
+
+    Test files in sub-folders (tests/network/test_layers.py) become targets named by their
+    path (//tests:network/test_layers), so the folders need no BUILD files of their own.
 
     A py_test runs its main file as a plain script, which would define pytest's test
     functions and exit 0 without calling one. `main` runs pytest on the one file given in
@@ -100,7 +103,7 @@ def pytest_files(
     ones added later, is tagged "slow" and gets `slow_size` (Bazel's timeout for "large"
     is 15 minutes). CI selects the quick subset with --test_tag_filters=fast.
     """
-    for src in native.glob(["test_*.py"], allow_empty = True):
+    for src in native.glob(["**/test_*.py"], allow_empty = True):
         name = src[:-len(".py")]
         is_fast = name in fast
         native.py_test(

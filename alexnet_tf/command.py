@@ -1,0 +1,203 @@
+"""How every command runs: `python -m alexnet_tf.train`, `python -m export.saved_model`,
+`python -m tools.figure_kernels`, and their `alexnet-*` console scripts.
+
+A command module holds `define_flags(flags)` (called when the command runs, never on import,
+so one process may import any number of commands), `main(args)` (the work: one library
+call; `args` are the positional arguments of a command that takes them) and
+
+    def run(argv=None):
+        return command.run(__name__, define_flags, main)
+
+Exit codes, the same in every command:
+
+| code | meaning |
+|---|---|
+| 0 | done |
+| 1 | an unexpected error (its traceback is printed) |
+| 2 | usage or bad input: one `error: ...` line naming what to fix, no traceback |
+| 3 | the training loss became NaN or infinite (the last good checkpoint is kept) |
+| 42 | stopped by SIGTERM/SIGINT after saving; the same command resumes |
+
+A command whose inputs are partly usable (`predict` with some unreadable images) reports
+each unusable one and exits 2 after doing the rest.
+
+A quiet start: TensorFlow's C++ start-up lines (`cpu_feature_guard`, `cuInit`, `oneDNN
+custom operations`, ...) are kept off the screen unless `TF_CPP_MIN_LOG_LEVEL` asks for
+them (`TF_CPP_MIN_LOG_LEVEL=0` shows everything). Nothing here imports TensorFlow: the
+package's `__init__` calls `start()` before anything else.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_NONFINITE = 3
+EXIT_PREEMPTED = 42   # the code of tf.distribute's PreemptionCheckpointHandler
+
+COMMAND_PACKAGES = ("alexnet_tf", "export", "tools")
+SCRIPT_PREFIX = "alexnet-"
+TRAINING_COMMANDS = ("alexnet_tf.train", "alexnet-train")
+QUIET_LOG_LEVEL = "3"     # TensorFlow's C++ log: FATAL only
+
+
+class UserError(Exception):
+    """Something the user can fix (a path, a file, a value, a full disk): a command prints
+    its message as one `error:` line and exits 2. Library errors of that kind derive
+    from it (or from ValueError / FileNotFoundError, which count the same)."""
+
+
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
+               NotADirectoryError, PermissionError)
+
+
+def command_being_run() -> str | None:
+    """The command this process was started as (`alexnet_tf.train`, `export.tflite`, an
+    `alexnet-*` script), or None when alexnet_tf is imported as a library (or by a script
+    such as pytest that is not one of ours)."""
+    args = iter(list(getattr(sys, "orig_argv", sys.argv))[1:])
+    for arg in args:
+        if not arg.startswith("-") or arg == "-":          # a script: is it ours?
+            name = os.path.basename(arg)
+            return name if name.startswith(SCRIPT_PREFIX) else None
+        if arg.startswith("--"):
+            continue
+        for i, letter in enumerate(arg[1:], start=2):      # short options, maybe clustered
+            if letter in "mcXW":
+                value = arg[i:] or next(args, "")
+                if letter == "m":
+                    return value if value.split(".")[0] in COMMAND_PACKAGES else None
+                if letter == "c":
+                    return None
+                break
+    return None
+
+
+def start():
+    """At the package's first import in a command process: catch the training command's
+    stop signals from its very start, and import TensorFlow without its C++ start-up log."""
+    command = command_being_run()
+    if command is None:
+        return
+    if command in TRAINING_COMMANDS:
+        from alexnet_tf.training import stop_signals
+        stop_signals.for_command()   # a SIGTERM while Keras loads still ends in exit 42
+    quiet_tensorflow_import()
+
+
+def quiet_tensorflow_import():
+    """Imports TensorFlow with stderr set aside: its C++ code logs before absl's logging is
+    initialised, ignoring TF_CPP_MIN_LOG_LEVEL. What it printed is shown if the import
+    fails, or if TF_CPP_MIN_LOG_LEVEL=0 asks for INFO lines."""
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
+    if level == "0" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def error_line(error) -> str:
+    """One line: the error's text, a very long one (e.g. TFDS listing every dataset) cut
+    to its first line."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    if len(lines) <= 8:
+        return " ".join(line.strip() for line in lines) if len(lines) > 1 else lines[0]
+    return f"{lines[0]} [{len(lines) - 1} more lines]"
+
+
+def fail(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return EXIT_USAGE
+
+
+_HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull")
+
+
+def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
+        argv=None, parse=None) -> int:
+    """Declares the flags, parses argv, calls `main(args)`; returns the exit code.
+
+    `parse(argv) -> argv` may take arguments absl cannot declare out of argv first
+    (the training command's `--config.a.b=v`)."""
+    from absl import flags, logging
+    argv = list(sys.argv if argv is None else argv)
+    defined = set(flags.FLAGS)
+    define_flags(flags)
+    own = [name for name in flags.FLAGS if name not in defined]
+    if any(arg in _HELP for arg in argv[1:]):
+        print(_help(module_name, own, full="--helpfull" in argv[1:]))
+        return EXIT_OK
+    try:
+        if parse is not None:
+            argv = parse(argv)
+        args = flags.FLAGS(argv)[1:]
+    except (flags.Error, ValueError) as e:
+        return fail(f"{e} (--help lists this command's flags)")
+    if args and not takes_arguments:
+        return fail(f"unexpected argument(s): {' '.join(args)} (flags are --name=value; "
+                    f"--help lists them)")
+    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would drown the output
+    try:
+        code = main(args)
+    except USER_ERRORS as e:
+        return fail(error_line(e))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    return EXIT_OK if code is None else int(code)
+
+
+class _FlagsInto:
+    """`absl.flags` whose DEFINE_* and mark_* declare into one FlagValues."""
+
+    def __init__(self, flag_values):
+        self._flag_values = flag_values
+
+    def __getattr__(self, name):
+        from absl import flags
+        attribute = getattr(flags, name)
+        if name.startswith(("DEFINE", "mark_")):
+            return functools.partial(attribute, flag_values=self._flag_values)
+        return attribute
+
+
+def declared(define_flags):
+    """A fresh absl FlagValues holding just the flags `define_flags` declares (for tests and
+    for listing a command's flags without touching the process's own)."""
+    from absl import flags
+    flag_values = flags.FlagValues()
+    define_flags(_FlagsInto(flag_values))
+    return flag_values
+
+
+def _help(module_name, names, full=False) -> str:
+    from absl import flags
+    module = sys.modules.get(module_name)
+    doc = (getattr(module, "__doc__", None) or "").strip()
+    if full:
+        return f"{doc}\n\n{flags.FLAGS.get_help()}"
+    lines = [doc, "", "flags:"] if doc else ["flags:"]
+    for name in names:
+        flag = flags.FLAGS[name]
+        if flag.name != name:   # a short alias
+            continue
+        default = f" (default: {flag.default_as_str})" if flag.default_as_str else ""
+        lines.append(f"  --{name}: {flag.help}{default}")
+    lines.append("  --helpfull: every flag, absl's and TensorFlow's included")
+    return "\n".join(lines)

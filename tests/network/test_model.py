@@ -1,0 +1,106 @@
+"""The paper's network: parameter counts, shapes, initialisation (§3, §5; docs/design.md)."""
+import numpy as np
+import pytest
+
+from alexnet_tf import config
+from alexnet_tf.network.model import build_alexnet, fc7_features, with_softmax
+
+# §3 with 227 input and 1000 classes, grouped (docs/design.md, "The paper's numbers").
+PAPER_PARAMS = {
+    "conv1": 34_944, "conv2": 307_456, "conv3": 885_120, "conv4": 663_936, "conv5": 442_624,
+    "fc6": 37_752_832, "fc7": 16_781_312, "fc8": 4_097_000,
+}
+# Figure 2: output of each layer for a 227x227 input.
+PAPER_SHAPES = {
+    "conv1": (55, 55, 96), "norm1": (55, 55, 96), "pool1": (27, 27, 96),
+    "conv2": (27, 27, 256), "norm2": (27, 27, 256), "pool2": (13, 13, 256),
+    "conv3": (13, 13, 384), "conv4": (13, 13, 384), "conv5": (13, 13, 256),
+    "pool5": (6, 6, 256), "fc6": (4096,), "fc7": (4096,), "fc8": (1000,),
+}
+# §3.5: neurons in the remaining layers (conv1's 253,440 is a known misprint).
+PAPER_NEURONS = {"conv2": 186_624, "conv3": 64_896, "conv4": 64_896, "conv5": 43_264,
+                 "fc6": 4096, "fc7": 4096, "fc8": 1000}
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    return build_alexnet(config.get_config("paper").model)
+
+
+def test_parameter_count_is_the_papers(paper_model):
+    assert paper_model.count_params() == 60_965_224
+    for name, count in PAPER_PARAMS.items():
+        assert paper_model.get_layer(name).count_params() == count, name
+
+
+def test_parameter_count_without_groups():
+    import dataclasses
+    cfg = dataclasses.replace(config.get_config("paper").model, conv_groups=(1, 1, 1, 1, 1))
+    assert build_alexnet(cfg).count_params() == 62_378_344
+
+
+def test_output_shapes_and_neuron_counts(paper_model):
+    for name, shape in PAPER_SHAPES.items():
+        assert tuple(paper_model.get_layer(name).output.shape[1:]) == shape, name
+    for name, neurons in PAPER_NEURONS.items():
+        assert int(np.prod(paper_model.get_layer(name).output.shape[1:])) == neurons, name
+    assert int(np.prod(PAPER_SHAPES["conv1"])) == 290_400
+
+
+def test_layer_order_reads_like_figure_2(paper_model):
+    names = [layer.name for layer in paper_model.layers]
+    assert names == ["image", "conv1", "norm1", "pool1", "conv2", "norm2", "pool2", "conv3",
+                     "conv4", "conv5", "pool5", "flatten", "fc6", "dropout6", "fc7",
+                     "dropout7", "fc8"]
+    assert paper_model.get_layer("norm1").groups == 2
+    assert paper_model.get_layer("conv2").groups == 2
+    assert paper_model.get_layer("conv3").groups == 1
+    assert paper_model.get_layer("dropout6").rate == 0.5
+    assert paper_model.get_layer("pool1").pool_size == (3, 3)
+    assert paper_model.get_layer("pool1").strides == (2, 2)
+
+
+def test_paper_initialisation(paper_model):
+    for layer in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+        kernel, bias = (w.numpy() for w in paper_model.get_layer(layer).weights)
+        assert abs(kernel.mean()) < 2e-3, layer
+        assert kernel.std() == pytest.approx(0.01, rel=0.05), layer
+        expected = 1.0 if layer in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
+        assert np.all(bias == expected), layer
+
+
+def test_small_preset_uses_he_init_and_zero_biases():
+    model = build_alexnet(config.get_config("digits").model)
+    kernel, bias = (w.numpy() for w in model.get_layer("conv3").weights)
+    fan_in = np.prod(kernel.shape[:3])
+    assert kernel.std() == pytest.approx(np.sqrt(2.0 / fan_in), rel=0.1)
+    assert np.all(bias == 0)
+
+
+def test_softmax_and_features_share_the_weights():
+    model = build_alexnet(config.get_config("tiny").model)
+    x = np.random.RandomState(0).randn(3, 67, 67, 3).astype("float32")
+    logits = model(x, training=False).numpy()
+    probs = with_softmax(model)(x, training=False).numpy()
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+    features = fc7_features(model)(x, training=False).numpy()
+    assert features.shape == (3, 64) and (features >= 0).all()
+    fc8_kernel, fc8_bias = (w.numpy() for w in model.get_layer("fc8").weights)
+    np.testing.assert_allclose(features @ fc8_kernel + fc8_bias, logits, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_only_in_training():
+    model = build_alexnet(config.get_config("tiny").model)
+    x = np.random.RandomState(1).randn(2, 67, 67, 3).astype("float32")
+    a, b = model(x, training=False).numpy(), model(x, training=False).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(model(x, training=True).numpy(), a)
+
+
+def test_bad_config_is_refused():
+    import dataclasses
+    cfg = dataclasses.replace(config.get_config("tiny").model, conv_filters=(12, 32, 48))
+    with pytest.raises(ValueError, match="conv_filters"):
+        build_alexnet(cfg)

@@ -2,8 +2,9 @@
 
 The server disables XLA compilation unless started with `--xla_cpu_compilation_enabled`;
 a node marked `_XlaMustCompile` (Keras' `Conv2D(groups=...)` on TensorFlow makes them)
-then fails with `InternalError: XLA compilation disabled` (docs/serving.md, "The server's default: no XLA"). These checks read the
-`saved_model.pb` only; `serving_check` runs the model the way the server does.
+then fails with `InternalError: XLA compilation disabled` (docs/serving.md, "The server's
+default: no XLA"). These checks read the `saved_model.pb` only; `serving_check` runs the
+model the way the server does.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The config module carries the paper's numbers (docs/design.md, "The paper's numbers that the tests pin"), and overrides work."""
+"""The config module carries the paper's numbers (docs/design.md, "The paper's numbers
+that the tests pin"), and overrides work."""
 import dataclasses
 
 import pytest

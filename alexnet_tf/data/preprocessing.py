@@ -31,7 +31,7 @@ def _square_to(square, size):
 
     Bilinear while the image shrinks by less than 2x (or grows); for larger reductions
     area averaging, which does not alias. TensorFlow's antialiased bilinear would do
-    both but costs 3x more than the decode of a photo-sized JPEG.
+    both but costs more than decoding a photo-sized JPEG.
     """
     def resize():
         side = tf.shape(square)[0]

@@ -14,8 +14,9 @@ it is an image a person can look at.
 Two things in tf-keras-vis 0.8.7 do not fit this package under Keras 3 / TF 2.21:
 - Grad-CAM looks for its "penultimate Conv layer" with `isinstance(layer, BaseConv)`
   (`keras.src.layers.convolutional.base_conv`). `GroupedConv2D` is not a Keras `Conv`
-  subclass (it must not be `Conv2D(groups=...)`: docs/design.md, "Grouped convolution"), so both the automatic search
-  and `penultimate_layer="conv5"` fail with "Unable to determine penultimate `Conv` layer".
+  subclass (it must not be `Conv2D(groups=...)`: docs/design.md, "Grouped convolution"),
+  so both the automatic search and `penultimate_layer="conv5"` fail with "Unable to
+  determine penultimate `Conv` layer".
   Passing the layer by name with `seek_penultimate_conv_layer=False` skips that check: the
   flag the maintainer added for custom conv layers (keisen/tf-keras-vis#4).
 - Model modifiers (`ExtractIntermediateLayer`, `ReplaceToLinear`) clone the model with

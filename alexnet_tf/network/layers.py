@@ -39,9 +39,9 @@ class GroupedConv2D(keras.layers.Layer):
 
     Written as split -> one convolution per group -> concat, never through Keras'
     `Conv2D(groups=...)`, which forces XLA on TensorFlow: many times slower on CPU, and
-    unservable under TF Serving's default flags (docs/design.md, "Grouped convolution"). The kernel has the layout of
-    `Conv2D(groups=g)`: (kh, kw, in_channels / groups, filters), output channels grouped
-    in order, so weights move between the two unchanged.
+    unservable under TF Serving's default flags (docs/design.md, "Grouped convolution").
+    The kernel has the layout of `Conv2D(groups=g)`: (kh, kw, in_channels / groups,
+    filters), output channels grouped in order, so weights move between the two unchanged.
 
     With `devices`, the output channels are cut into `max(groups, len(devices))` equal
     chunks; each chunk reads only its own input group and runs on its device
@@ -234,10 +234,9 @@ class LocalResponseNormalization(keras.layers.Layer):
 @tf.custom_gradient
 def _training_product(x, kernel):
     """x @ kernel for training: forward and dL/dx through `BatchMatMulV2`, which oneDNN runs
-    as its brgemm matmul; `MatMul` goes to its sgemm. fc6 at batch 64, one process:
-    forward 38 -> 27 ms, dL/dx (kernel transposed) 65 -> 49 ms; b64 step 1.35 -> 1.29 s.
-    Inference keeps `MatMul` (Dense's own call): at batch 1 it is the faster of the two
-    (fc6: 7.6 vs 12.4 ms)."""
+    as its brgemm matmul, faster than the sgemm `MatMul` goes to at training batch sizes.
+    Inference keeps `MatMul` (Dense's own call), the faster of the two at batch 1
+    (docs/performance.md has the measurements)."""
     def grad(upstream):
         return (tf.raw_ops.BatchMatMulV2(x=upstream, y=kernel, adj_y=True),
                 tf.linalg.matmul(x, upstream, transpose_a=True))

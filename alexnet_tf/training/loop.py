@@ -26,8 +26,8 @@ from alexnet_tf.config import Config
 from alexnet_tf.training.distribute import Distribution
 from alexnet_tf.progress import ProgressBar, format_duration
 from alexnet_tf.training.stop_signals import PREEMPTED_EXIT_CODE, StopSignals  # noqa: F401
-from alexnet_tf.training.state import (PRECISIONS, NonFiniteLossError, RunOptions, Trainer,  # noqa: F401
-                                WorkDirError, prepare_workdir)
+from alexnet_tf.training.state import (  # noqa: F401
+    PRECISIONS, NonFiniteLossError, RunOptions, Trainer, WorkDirError, prepare_workdir)
 
 NONFINITE_EXIT_CODE = 3
 

@@ -8,8 +8,8 @@ This is an L2 term added to the gradient before the momentum, not Keras' decoupl
 computed as Caffe computes it, the decay joining the gradient first:
 v <- momentum * v - lr * (g + weight_decay * w), then TF's fused momentum kernel
 (`ResourceApplyKerasMomentum`) updates v and w in one pass over them: the same bits as
-that formula in NumPy (no fused multiply-add in TF's element-wise kernels), and about
-0.6x the time of four separate in-place passes (paper preset, all 61M weights).
+that formula in NumPy (no fused multiply-add in TF's element-wise kernels), and faster
+than four separate in-place passes.
 
 Which variables are decayed (a decision; §5 says "weight decay" without naming them):
 the kernels of conv1-conv5 and fc6-fc8, not the biases. cuda-convnet's layer files for
@@ -80,7 +80,7 @@ class PaperSGD(keras.optimizers.Optimizer):
         g = tf.cast(tf.convert_to_tensor(gradient), dtype)
         if self._decayed[index] and self.paper_weight_decay:
             # w is read only once g exists: otherwise d * w can be formed at the start of
-            # the step and held through the forward and backward passes (+0.24 GB)
+            # the step and held through the forward and backward passes (more peak memory)
             with tf.control_dependencies([g]):
                 g = g + tf.cast(self.paper_weight_decay, dtype) * variable
         # One pass over w, v and g in TF's fused kernel: v <- v * m - g * lr; w <- w + v

@@ -111,7 +111,7 @@ class TrainStep:
             # A non-finite gradient leaves non-finite weights behind (NaN stays NaN), so
             # the weights are checked once per call, before anything can be saved: a norm
             # over the gradients at every step kept all of them alive to the end of the
-            # step (+0.3 GB peak at batch 128) and read them all again.
+            # step (a sizeable share of the peak memory) and read them all again.
             nonfinite += 1.0 - tf.cast(_all_finite(self.model.trainable_variables), tf.float32)
         return nonfinite, done
 

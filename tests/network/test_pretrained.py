@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import reference
 
-from alexnet_tf import config  # A Caffe-shaped net small enough for NumPy: 131 -> conv1 31 -> pool1 15 -> pool2 7 ->
-
+from alexnet_tf import config
 from alexnet_tf.network import pretrained
+
+# A Caffe-shaped net small enough for NumPy: 131 -> conv1 31 -> pool1 15 -> pool2 7 ->
 # pool5 3x3, so fc6's row order (CxHxW vs HxWxC) matters.
 SMALL = ("model.image_size=131", "model.conv_filters=8,12,16,16,10", "model.fc_units=24,20",
          "model.num_classes=7")
@@ -130,7 +131,7 @@ def test_caffe_config_is_caffes_lrn():
     from alexnet_tf.network.layers import LocalResponseNormalization
     layer = LocalResponseNormalization(depth_radius=lrn.depth_radius, bias=lrn.bias,
                                        alpha=lrn.alpha, alpha_over_window=True)
-    assert layer.effective_alpha == pytest.approx(2e-5)   # Caffe's LRN in TF terms: alpha 2e-5, bias 1
+    assert layer.effective_alpha == pytest.approx(2e-5)   # Caffe's LRN in TF terms
     assert cfg.model.num_classes == 1000 and cfg.model.image_size == 227
 
 

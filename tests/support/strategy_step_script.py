@@ -20,9 +20,8 @@ distribute.split_cpu(int(sys.argv[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from alexnet_tf import config  # noqa: E402
 from alexnet_tf.training import checkpoints as checkpointing  # noqa: E402
-
-from alexnet_tf import config
 from alexnet_tf.training.loop import RunOptions, Trainer  # noqa: E402
 
 STEPS = 2

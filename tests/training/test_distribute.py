@@ -16,8 +16,8 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
 
 def _run_script(tmp_path, cpu_devices, modes):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "support", "strategy_step_script.py"), str(cpu_devices),
-         str(tmp_path), *modes], capture_output=True, text=True, env=ENV, timeout=600)
+        [sys.executable, os.path.join(ROOT, "tests", "support", "strategy_step_script.py"),
+         str(cpu_devices), str(tmp_path), *modes], capture_output=True, text=True, env=ENV, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])

@@ -148,6 +148,9 @@ def _model_kind(path: pathlib.Path) -> str:
         return "checkpoint"
     if path.suffix == ".keras" and path.is_file():
         return "keras"
+    if path.suffix == ".index" and path.is_file():
+        raise InputError(f"{path} is a checkpoint's index file: pass its prefix "
+                         f"{path.with_suffix('')}")
     what = f"{path} is not a model file" if path.exists() else f"no model at {path}"
     raise InputError(f"{what} (expected a .keras file, a training work directory, a "
                      "checkpoint prefix <workdir>/checkpoints/ckpt-N or bvlc_alexnet.npy)")
@@ -174,7 +177,7 @@ def _config_of(path, kind, workdir, preset, overrides) -> config_lib.Config:
     if config_file.is_file():
         try:
             cfg = checkpointing.load_config(workdir)
-        except (ValueError, TypeError, OSError) as e:
+        except (ValueError, TypeError, AttributeError, KeyError, OSError) as e:
             raise InputError(f"{config_file} is unreadable ({error_line(e)}): "
                              "repair it, or move it away and pass --preset") from None
         if preset is not None and preset != cfg.name:
@@ -196,14 +199,19 @@ def _config_of(path, kind, workdir, preset, overrides) -> config_lib.Config:
     return config_lib.override(cfg, list(overrides))
 
 
-def _check_shape(model: keras.Model, cfg: config_lib.Config, path, preset):
+def _check_shape(model: keras.Model, cfg: config_lib.Config, path, config_file):
+    """A model the config does not describe would fail later, deep inside preprocessing."""
     size, classes = model.input.shape[1], model.output.shape[-1]
-    if (size, classes) != (cfg.model.image_size, cfg.model.num_classes):
-        said = f"preset {preset!r}" if preset else "its config"
-        raise InputError(
-            f"{path} takes {size}x{size} images and has {classes} classes, but {said} says "
-            f"{cfg.model.image_size}x{cfg.model.image_size} and {cfg.model.num_classes}: pass "
-            f"the preset it was trained with (--preset={'|'.join(config_lib.PRESETS)})")
+    if (size, classes) == (cfg.model.image_size, cfg.model.num_classes):
+        return
+    said = f"{config_file}" if config_file else f"preset {cfg.name!r}"
+    fix = ("it was not trained with that config: move it out of that directory and pass "
+           "the preset it was trained with" if config_file else
+           "pass the preset it was trained with")
+    raise InputError(
+        f"{path} takes {size}x{size} images and has {classes} classes, but {said} says "
+        f"{cfg.model.image_size}x{cfg.model.image_size} and {cfg.model.num_classes}: {fix} "
+        f"(--preset={'|'.join(config_lib.PRESETS)})")
 
 
 def _statistics(statistics, path, workdir, cfg) -> DatasetStatistics:
@@ -274,15 +282,16 @@ def load_classifier(reference, *, preset: str | None = None, overrides=(),
         raise InputError(str(e)) from None
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from None
-    _check_shape(model, cfg, path, preset)
+    config_file = workdir / checkpointing.CONFIG_FILE
+    has_config = config is None and config_file.is_file()
+    _check_shape(model, cfg, path, config_file if has_config else None)
     statistics = _statistics(statistics, path, workdir, cfg)
     class_names = _class_names(class_names, workdir, cfg)
     if len(class_names) != model.output.shape[-1]:
         raise InputError(f"{len(class_names)} class names for {path}, a model with "
                          f"{model.output.shape[-1]} outputs")
     return Classifier(model, cfg, statistics, class_names, source=str(path),
-                      workdir=workdir if (workdir / checkpointing.CONFIG_FILE).is_file()
-                      else None)
+                      workdir=workdir if config_file.is_file() else None)
 
 
 def _load_bvlc(path, config, preset, overrides, statistics, class_names) -> Classifier:

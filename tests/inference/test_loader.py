@@ -151,7 +151,7 @@ def test_a_preset_is_checked_against_the_config_json(trained):
     assert with_override.cfg.train == same.cfg.train
 
 
-def test_a_preset_the_model_does_not_fit_is_refused(trained):
+def test_a_config_the_model_does_not_fit_is_refused(trained, tmp_path):
     with pytest.raises(loader.InputError) as error:
         loader.load_classifier(trained["bare"], preset="paper")
     assert str(error.value) == (
@@ -159,6 +159,28 @@ def test_a_preset_the_model_does_not_fit_is_refused(trained):
         "227x227 and 1000: pass the preset it was trained with (--preset=paper|digits|tiny)")
     with pytest.raises(ValueError, match="unknown preset 'large'"):
         loader.load_classifier(trained["bare"], preset="large")
+    shutil.copy(trained["bare"], tmp_path / "model.keras")       # beside another config.json
+    checkpointing.save_config(config.get_config("paper"), tmp_path)
+    with pytest.raises(loader.InputError) as error:
+        loader.load_classifier(tmp_path / "model.keras")
+    assert str(error.value) == (
+        f"{tmp_path / 'model.keras'} takes 67x67 images and has 10 classes, but "
+        f"{tmp_path / 'config.json'} says 227x227 and 1000: it was not trained with that "
+        "config: move it out of that directory and pass the preset it was trained with "
+        "(--preset=paper|digits|tiny)")
+
+
+@pytest.mark.parametrize("content", ['{"name": "tiny", "model": {', "[1, 2]",
+                                     '{"model": {"image_size": "big"}}'])
+def test_a_damaged_config_json_is_named_not_bypassed(trained, tmp_path, content):
+    shutil.copy(trained["bare"], tmp_path / "model.keras")
+    (tmp_path / "config.json").write_text(content)
+    for preset in (None, "tiny"):
+        with pytest.raises(loader.InputError) as error:
+            loader.load_classifier(tmp_path / "model.keras", preset=preset)
+        message = str(error.value)
+        assert message.startswith(f"{tmp_path / 'config.json'} is unreadable (")
+        assert message.endswith("): repair it, or move it away and pass --preset")
 
 
 def test_given_statistics_and_class_names_come_before_the_work_directorys(trained, tmp_path):
@@ -214,9 +236,12 @@ def test_a_bvlc_npy_is_caffes_whatever_lies_beside_it(trained, tmp_path):
 
 
 def test_missing_and_unknown_references_are_one_error(trained):
+    index = trained["workdir"] / "checkpoints" / "ckpt-3.index"
     for reference, start in ((trained["root"] / "absent.keras", "no model at"),
                              (trained["workdir"] / "class_names.txt", "is not a model file"),
-                             (trained["root"] / "images", "no model in")):
+                             (trained["root"] / "images", "no model in"),
+                             (index, f"{index} is a checkpoint's index file: pass its prefix "
+                                     f"{index.with_suffix('')}$")):
         with pytest.raises(loader.InputError, match=start):
             loader.load_classifier(reference)
 

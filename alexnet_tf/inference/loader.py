@@ -267,6 +267,7 @@ def load_classifier(reference, *, preset: str | None = None, overrides=(),
     if isinstance(config, str):
         preset = preset or config
         config = None
+    overrides = list(overrides or ())
     path = pathlib.Path(reference)
     kind = _model_kind(path)
     if preset is not None:

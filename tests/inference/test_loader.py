@@ -287,16 +287,28 @@ def test_a_release_0_1_work_directory_gives_its_stored_logits(reference, logits)
 # -- through the commands --------------------------------------------------------------------
 
 def _run(module, argv, capsys):
-    """The command's own `run` (flags, exit code, error line), in this process; its flags
-    are removed again afterwards so the next command can declare them."""
+    """The command's own `run` (flags, exit code, error line), in this process. Flags other
+    than absl's and TensorFlow's (modules that declare theirs on import, earlier commands)
+    are set aside meanwhile and put back afterwards, so any command can run next."""
     from absl import flags
+    from alexnet_tf import command
+    libraries = {flag.name for declaring, declared in flags.FLAGS.flags_by_module_dict().items()
+                 if declaring.split(".")[0] not in command.COMMAND_PACKAGES
+                 for flag in declared}
+    aside = {name: flags.FLAGS[name] for name in list(flags.FLAGS)
+             if name not in libraries and flags.FLAGS[name].name == name}
+    for name in aside:
+        delattr(flags.FLAGS, name)
     before = set(flags.FLAGS)
     capsys.readouterr()
     try:
         code = module.run([module.__name__, *map(str, argv)])
     finally:
         for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
+            if name in flags.FLAGS:            # a short name goes with its flag
+                delattr(flags.FLAGS, name)
+        for name, flag in aside.items():
+            flags.FLAGS[name] = flag
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -4,12 +4,14 @@
     python -m alexnet_tf.evaluate --model=runs/digits/model.keras      # a .keras file
     python -m alexnet_tf.evaluate --model=runs/a --model=runs/b ...    # averaged ensemble
 
-A work directory gives its config (dataset, preprocessing) and its latest checkpoint;
-a `.keras` file inside a work directory uses that directory's config, elsewhere the
-`--preset`/`--set` flags. Prints centre-crop and multi-crop errors (§4.1, §6), each row
-naming its view: `ten_crop` is the paper's ten patches (corners, centre and their
-reflections) for a config that trains with reflections, the five unreflected ones for one
-that trains without (`data.random_flip=False`, e.g. digits).
+Each `--model` is loaded as every command loads a model (`inference.loader`): a work
+directory gives its config (dataset, preprocessing), statistics and latest checkpoint; a
+`.keras` file or checkpoint prefix uses the config.json of its work directory, elsewhere
+`--preset` (required then: nothing is guessed); `--set` overrides fields of either.
+Prints centre-crop and multi-crop errors (§4.1, §6), each row naming its view: `ten_crop`
+is the paper's ten patches (corners, centre and their reflections) for a config that trains
+with reflections, the five unreflected ones for one that trains without
+(`data.random_flip=False`, e.g. digits).
 Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input (a missing
 or damaged model, an unknown dataset, a bad flag).
 """
@@ -29,7 +31,8 @@ def main(args):
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
     results = evaluation.run_evaluation(
         FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
-        max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set)
+        max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set,
+        statistics=FLAGS.statistics)
     print(evaluation.format_results(results, FLAGS.model))
     if FLAGS.output:
         pathlib.Path(FLAGS.output).write_text(json.dumps(
@@ -46,8 +49,11 @@ def define_flags(flags):
                             "config trains with reflections (data.random_flip).")
     flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 or x5 crops in ten_crop mode).")
     flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
-    flags.DEFINE_string("preset", "digits", "Config for a .keras file outside a work directory.")
+    flags.DEFINE_string("preset", None, "The preset a model without a config.json beside it "
+                        "was trained with (a work directory's config.json is used otherwise).")
     flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: the work "
+                        "directory's, else the dataset's own).")
     flags.DEFINE_string("output", None, "Also write the results as JSON to this file.")
     flags.mark_flag_as_required("model")
 

@@ -4,6 +4,8 @@ r"""`python -m alexnet_tf.predict IMAGE...`: the five most probable classes of e
     python -m alexnet_tf.predict --model=model.keras --json --k=3 images/*.jpg
     python -m alexnet_tf.predict --model=bvlc_alexnet.npy photo.jpg
 
+The model is loaded as every command loads one (`inference.loader`): config, statistics
+and class names from its work directory; a `.keras` file outside one needs `--preset`.
 Images are decoded and preprocessed exactly as the exported SavedModel serves them
 (`preprocessing.serving_preprocess`). A file that cannot be used is reported and skipped;
 the others are still classified, and the exit status is then 2 (`alexnet_tf.command`).
@@ -21,11 +23,13 @@ def define_flags(flags):
                         "checkpoint prefix, or bvlc_alexnet.npy.")
     flags.DEFINE_integer("k", 5, "How many classes to print per image.")
     flags.DEFINE_bool("json", False, "Print JSON instead of text.")
-    flags.DEFINE_string("preset", None, "Config preset, when no config.json is beside the "
-                        "model.")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model, or the dataset's own).")
-    flags.DEFINE_string("class_names", None, "class_names.txt (default: beside the model).")
+    flags.DEFINE_string("preset", None, "The preset a model without a config.json beside it "
+                        "was trained with (a work directory's config.json is used otherwise).")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: the work "
+                        "directory's, else the dataset's own).")
+    flags.DEFINE_string("class_names", None, "class_names.txt (default: the work directory's, "
+                        "else by class count: ImageNet's for 1000).")
     flags.DEFINE_integer("batch_size", 64, "Images per model call.")
     flags.mark_flag_as_required("model")
 
@@ -36,7 +40,7 @@ def main(images):
     FLAGS = flags.FLAGS
     if not images:
         return command.fail("give at least one image file")
-    classifier = loader.load_classifier(FLAGS.model, config=FLAGS.preset,
+    classifier = loader.load_classifier(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set,
                                         statistics=FLAGS.statistics,
                                         class_names=FLAGS.class_names)
     result = prediction.predict_files(classifier, images, k=FLAGS.k,

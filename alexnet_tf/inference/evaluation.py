@@ -12,17 +12,15 @@ With several models the softmax is averaged over the models as well: the paper's
 """
 from __future__ import annotations
 
-import pathlib
 import time
 
 import keras
 import tensorflow as tf
 
-from alexnet_tf.training import checkpoints as checkpointing, metrics
+from alexnet_tf.training import metrics
 
 from alexnet_tf.data import pipeline as input_pipeline, preprocessing
-from alexnet_tf import config as config_lib
-from alexnet_tf.data.statistics import DatasetStatistics
+from alexnet_tf.inference import loader
 
 MODES = ("center", "ten_crop")
 
@@ -106,44 +104,17 @@ def format_results(results: dict, names) -> str:
     return "\n".join(lines)
 
 
-def workdir_of(path):
-    """The work directory holding `path` (itself, or up to two levels up:
-    `<workdir>/model.keras`, `<workdir>/checkpoints/ckpt-N`), else None."""
-    path = pathlib.Path(path)
-    for candidate in (path, path.parent, path.parent.parent):
-        if (candidate / checkpointing.CONFIG_FILE).exists():
-            return candidate
-    return None
-
-
-def config_for(path, preset, overrides):
-    """The config of the work directory holding `path`, else the preset."""
-    workdir = workdir_of(path)
-    if workdir is not None:
-        return config_lib.override(checkpointing.load_config(workdir), overrides)
-    return config_lib.override(config_lib.get_config(preset), overrides)
-
-
-def _statistics_for(path):
-    """The statistics the work directory holding `path` trained with (which may exist only
-    there, when the data's own directory was not writable), else None: the data's."""
-    workdir = workdir_of(path)
-    if workdir is not None and (workdir / checkpointing.STATISTICS_FILE).is_file():
-        return DatasetStatistics.load(workdir / checkpointing.STATISTICS_FILE)
-    return None
-
-
-def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset="digits",
-                   overrides=(), log=None) -> dict:
-    """Loads the models, builds the split with the first model's config, evaluates."""
-    cfg = config_for(model_paths[0], preset, list(overrides))
-    models = [checkpointing.load_model(p, cfg=config_for(p, preset, list(overrides)))
-              for p in model_paths]
-    if models[0].output_shape[-1] != cfg.model.num_classes:
-        raise ValueError(f"the model has {models[0].output_shape[-1]} classes, the config "
-                         f"{cfg.model.num_classes}")
-
-    statistics = _statistics_for(model_paths[0])
+def run_evaluation(model_paths, *, split, crops, batch_size, max_images=None, preset=None,
+                   overrides=(), statistics=None, log=None) -> dict:
+    """Loads each model through the one loader (`loader.load_classifier`: its work
+    directory's config, else `preset`; `overrides` on top), builds the split with the first
+    model's config and statistics, evaluates."""
+    if not model_paths:
+        raise ValueError("no model to evaluate")
+    loaded = [loader.load_classifier(path, preset=preset, overrides=overrides,
+                                     statistics=statistics) for path in model_paths]
+    models = [classifier.model for classifier in loaded]
+    cfg, statistics = loaded[0].cfg, loaded[0].statistics
 
     def dataset_fn(ten_crop):
         return input_pipeline.build_dataset(cfg, split, training=False, batch_size=batch_size,

@@ -12,7 +12,7 @@ from alexnet_tf.training import checkpoints as checkpointing
 
 from alexnet_tf import config
 
-from alexnet_tf.inference import evaluation
+from alexnet_tf.inference import evaluation, loader as inference
 
 from alexnet_tf.data import pipeline as input_pipeline
 from alexnet_tf.network.model import build_alexnet
@@ -110,7 +110,7 @@ def test_run_evaluation_on_a_work_dir_uses_its_config_and_checkpoint(trained_wor
         for k in (1, 5):
             assert results[mode][f"top{k}_error"] == pytest.approx(
                 numpy_top_k_error(probs, labels, k), abs=1e-9)
-    with pytest.raises(checkpointing.CheckpointError, match="not a .keras file"):
+    with pytest.raises(inference.InputError, match=f"^no model at {workdir / 'missing'} "):
         evaluation.run_evaluation([str(workdir / "missing")], split="validation",
                                   crops=["center"], batch_size=8)
 

@@ -22,8 +22,10 @@ killed while creating a store leaves no `meta.json` (the next run starts it afre
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -57,10 +59,26 @@ def _new_array(path: pathlib.Path, dtype, shape, fill=None) -> np.memmap:
     into it (the map outlives the rename: it holds the file, not the name)."""
     with atomic.publishing(path) as temporary:
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+        _allocate(temporary)
         if fill is not None:
             array[:] = fill
         array.flush()
     return array
+
+
+def _allocate(path):
+    """Gives the file all its disk blocks now. A memory map's file is sparse: a full disk
+    would otherwise show only when a row is stored, as SIGBUS (the process dies without a
+    word); here it is an ENOSPC at the start."""
+    allocate = getattr(os, "posix_fallocate", None)     # not on macOS
+    if allocate is None:
+        return
+    with open(path, "r+b") as f:
+        try:
+            allocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):   # unsupported there: skip
+                raise
 
 
 class FeatureStore:
@@ -145,6 +163,9 @@ class FeatureStoreWriter:
                     f"{self.directory} already holds a feature store for another gallery, "
                     "model or dtype; choose a new directory or pass overwrite")
             self.meta = old
+            with atomic.disk_full_names(self.directory / FEATURES_FILE):
+                for name in (FEATURES_FILE, VALID_FILE, LABELS_FILE):
+                    _allocate(self.directory / name)
             self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r+")
             self.valid = np.load(self.directory / VALID_FILE, mmap_mode="r+")
             self.labels = np.load(self.directory / LABELS_FILE, mmap_mode="r+")

@@ -174,6 +174,10 @@ def _about_target(error: BaseException, target: str, temporary: str) -> BaseExce
         return full
     if isinstance(error, OSError) and error.errno is not None and (
             error.filename is None or os.fsdecode(error.filename) == temporary):
+        if error.filename2 is not None:      # a failed rename: the target alone says it
+            renamed = type(error)(error.errno, error.strerror, target)
+            renamed.__suppress_context__ = True
+            return renamed
         error.filename = target
     return error
 

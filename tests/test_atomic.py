@@ -255,6 +255,17 @@ def test_an_error_inside_leaves_the_previous_file_and_no_temporary(tmp_path):
     assert target.read_text() == "previous" and os.listdir(tmp_path) == ["model.keras"]
 
 
+def test_errors_name_the_target_not_the_temporary_file(tmp_path):
+    (tmp_path / "results.json").mkdir()           # --output=<a folder>
+    with pytest.raises(IsADirectoryError) as raised:
+        atomic.publish(tmp_path / "results.json", "{}")
+    assert str(raised.value) == f"[Errno 21] Is a directory: '{tmp_path / 'results.json'}'"
+    with pytest.raises(FileNotFoundError) as raised:
+        atomic.publish(tmp_path / "missing" / "results.json", "{}")
+    assert raised.value.filename == str(tmp_path / "missing" / "results.json")
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
 def test_a_full_disk_keeps_the_previous_file_and_names_the_target(tmp_path, monkeypatch):
     target = tmp_path / "history.json"
     target.write_text("previous")

@@ -12,16 +12,16 @@ Prints centre-crop and multi-crop errors (§4.1, §6), each row naming its view:
 is the paper's ten patches (corners, centre and their reflections) for a config that trains
 with reflections, the five unreflected ones for one that trains without
 (`data.random_flip=False`, e.g. digits).
-Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input (a missing
-or damaged model, an unknown dataset, a bad flag).
+`--output` writes the results as JSON, atomically (the previous file or the new one, never
+half of it). Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input
+(a missing or damaged model, an unknown dataset, a bad flag, a full disk).
 """
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 
-from alexnet_tf import command
+from alexnet_tf import atomic, command
 
 
 def main(args):
@@ -35,8 +35,14 @@ def main(args):
         statistics=FLAGS.statistics)
     print(evaluation.format_results(results, FLAGS.model))
     if FLAGS.output:
-        pathlib.Path(FLAGS.output).write_text(json.dumps(
-            {"models": FLAGS.model, "split": FLAGS.split, "results": results}, indent=1))
+        write_results(FLAGS.output, models=FLAGS.model, split=FLAGS.split, results=results)
+
+
+def write_results(path, *, models, split, results):
+    """The results as JSON at `path`, published whole: a reader (or the previous file, on
+    a full disk) never sees half of it."""
+    atomic.publish(path, json.dumps(
+        {"models": list(models), "split": split, "results": results}, indent=1))
 
 
 def define_flags(flags):

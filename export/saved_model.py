@@ -21,7 +21,8 @@ import keras
 from alexnet_tf.data import class_names as class_names_lib
 from alexnet_tf import config as config_lib
 from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf.export import output_files, server_config, servability, serving_check, signatures
+from alexnet_tf import atomic
+from alexnet_tf.export import server_config, servability, serving_check, signatures
 from alexnet_tf.export import warmup
 from alexnet_tf.export.signatures import ServingLimits
 from alexnet_tf.export.versioning import versions, write_version
@@ -110,11 +111,11 @@ def export_saved_model(trained: TrainedModel, base_path, *, version=None,
             else:
                 servability.check_servable(pending.staging)
     except Exception as e:
-        if not output_files.disk_full(e):
+        if not atomic.is_disk_full(e):
             raise
         # write_version has removed the unfinished version by now.
-        raise output_files.DiskFullError(
-            f"disk full writing {output_files.full_path(e) or base_path}; the new version "
+        raise atomic.DiskFullError(
+            atomic.full_path(e) or base_path, "the new version "
             f"was not published (its partial files are removed); {_published(base_path)}") \
             from None
     config_dir = server_config_dir or os.path.dirname(os.path.abspath(base_path))
@@ -122,11 +123,11 @@ def export_saved_model(trained: TrainedModel, base_path, *, version=None,
         files = server_config.write_server_files(
             config_dir, model_name, serving_base_path or os.path.abspath(base_path), limits)
     except Exception as e:
-        if not output_files.disk_full(e):
+        if not atomic.is_disk_full(e):
             raise
-        target = output_files.full_path(e) or config_dir
-        raise output_files.DiskFullError(
-            f"disk full writing {target}; {pending.path} was published and is complete, "
+        target = atomic.full_path(e) or config_dir
+        raise atomic.DiskFullError(
+            target, f"{pending.path} was published and is complete, "
             f"{target} was left as it was") from None
     return {
         "path": pending.path,
@@ -170,7 +171,7 @@ def _verify_like_the_server(version_dir):
 # What a user can cause (a wrong path, a missing statistics file, a model the server cannot
 # run, an existing version, a full disk): one message, exit code 2, no stack trace.
 USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, RuntimeError,
-               output_files.DiskFullError)
+               atomic.DiskFullError)
 
 
 def run_command(command, argv) -> int:
@@ -181,9 +182,9 @@ def run_command(command, argv) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
-        if not output_files.disk_full(e):
+        if not atomic.is_disk_full(e):
             raise
-        print(f"error: disk full writing {output_files.full_path(e) or 'the output'}",
+        print(f"error: disk full writing {atomic.full_path(e) or 'the output'}",
               file=sys.stderr)
         return 2
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from alexnet_tf.export.output_files import atomic_write
+from alexnet_tf import atomic
 from alexnet_tf.export.signatures import ServingLimits
 
 MODELS_CONFIG_FILE = "models.config"
@@ -67,5 +67,5 @@ def write_server_files(config_dir, model_name, base_path, limits: ServingLimits)
              "batching_parameters": batching_parameters_text(limits)}
     for key, path in paths.items():
         # A server re-reading the file never sees half of it; a full disk leaves it as it was.
-        atomic_write(path, texts[key])
+        atomic.publish(path, texts[key])
     return paths

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from alexnet_tf.network import lrn_ops
 from alexnet_tf.network.model import with_softmax
-from alexnet_tf.export import output_files
+from alexnet_tf import atomic
 KINDS = ("float32", "float16", "dynamic_int8", "full_int8")
 REPORT_FILE = "tflite_report.json"
 TOLERANCES = {"float32": 1e-5, "float16": 5e-3}     # max |p_tflite - p_keras|
@@ -200,17 +200,17 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
 
     def write(path, data):
         try:
-            output_files.atomic_write(path, data)
+            atomic.publish(path, data)
         except OSError as e:
-            if not output_files.disk_full(e):
+            if not atomic.is_disk_full(e):
                 raise
-            message = f"disk full writing {path}; the {os.path.basename(path)} there before " \
+            message = f"the {os.path.basename(path)} there before " \
                       f"(if any) is intact"
             if os.path.basename(path) != REPORT_FILE:
                 message += f" and {REPORT_FILE} was not updated"
             if written:
                 message += f" (written before it: {', '.join(written)})"
-            raise output_files.DiskFullError(message) from None
+            raise atomic.DiskFullError(path, message) from None
         written.append(os.path.basename(path))
 
     for kind in kinds:

@@ -2,20 +2,19 @@
 
 The server polls `base_path` and serves the highest integer-named child directory, so a
 version must appear complete or not at all. `write_version` builds it in a hidden sibling
-directory (ignored by the server: its name is not an integer) and renames it into place in
-one step; a failure part-way leaves nothing behind, and an existing version is never
+directory (`alexnet_tf.atomic.staging_directory`: ignored by the server, its name is not an
+integer) and publishes it in one rename after an fsync of its files; a failure part-way
+leaves nothing behind, and an existing version (even an empty directory) is never
 overwritten.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import shutil
-import tempfile
 
-_TEMP_PREFIX = ".incomplete-"
+from alexnet_tf import atomic
 
 
 def versions(base_path) -> list:
@@ -44,9 +43,6 @@ class PendingVersion:
 # Publishing retries with the next free number when another writer took this one; each
 # retry means another writer published meanwhile, so this bounds only a runaway loop.
 _MAX_PUBLISH_ATTEMPTS = 1000
-# What rename(2) of a directory says when the target is taken: a non-empty directory
-# (ENOTEMPTY, or EEXIST on some systems) or a file of that name (ENOTDIR).
-_TAKEN = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR)
 
 
 @contextlib.contextmanager
@@ -70,11 +66,10 @@ def write_version(base_path, version: int | None = None):
     if os.path.exists(final):
         raise FileExistsError(f"{final} already exists; TF Serving versions are immutable "
                               "(omit the version to write the next free one)")
-    staging = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{version}-", dir=base_path)
+    staging = atomic.staging_directory(final)
     pending = PendingVersion(staging=staging, path=final, version=version)
     try:
         yield pending
-        _fsync_tree(staging)
         _publish(pending, base_path, explicit)
     finally:
         if os.path.exists(staging):
@@ -84,12 +79,8 @@ def write_version(base_path, version: int | None = None):
 def _publish(pending: PendingVersion, base_path, explicit: bool):
     for _ in range(_MAX_PUBLISH_ATTEMPTS):
         try:
-            # os.rename of a directory onto a missing path is atomic on POSIX, and fails
-            # (rather than merging) when another writer created that version meanwhile.
-            os.rename(pending.staging, pending.path)
-        except OSError as e:
-            if e.errno not in _TAKEN:
-                raise
+            atomic.publish_directory(pending.staging, pending.path)
+        except FileExistsError:
             if explicit:
                 raise FileExistsError(
                     f"cannot publish {pending.path}: another writer published version "
@@ -98,23 +89,6 @@ def _publish(pending: PendingVersion, base_path, explicit: bool):
             pending.version = max(next_version(base_path), pending.version + 1)
             pending.path = os.path.join(base_path, str(pending.version))
             continue
-        _fsync_directory(base_path)
         return
     raise FileExistsError(f"cannot publish under {base_path}: {_MAX_PUBLISH_ATTEMPTS} "
                           "versions were taken by other writers while publishing")
-
-
-def _fsync_directory(path):
-    """Makes the rename itself durable: a crash now cannot lose the published version."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root):
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with open(os.path.join(folder, name), "rb") as f:
-                os.fsync(f.fileno())

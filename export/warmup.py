@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from alexnet_tf import atomic
 from alexnet_tf.export import signatures
 from alexnet_tf.export.servability import WARMUP_DIR, WARMUP_FILE
 
@@ -67,7 +68,7 @@ def write_warmup_file(version_dir, requests) -> str:
     path = os.path.join(folder, WARMUP_FILE)
     if len(requests) > 1000:
         raise ValueError(f"{len(requests)} warmup records; TF Serving reads at most 1000")
-    with tf.io.TFRecordWriter(path) as writer:
+    with atomic.publishing(path) as temporary, tf.io.TFRecordWriter(str(temporary)) as writer:
         for request in requests:
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))

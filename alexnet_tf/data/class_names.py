@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from alexnet_tf import atomic
+
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 IMAGENET_TSV = os.path.join(RESOURCES, "imagenet_class_names.tsv")
 _TSV_COLUMNS = ("index", "synset", "name", "wordnet_lemmas")
@@ -107,8 +109,7 @@ def write_imagenet_tsv(path=IMAGENET_TSV):
         if any("\t" in f or "\n" in f for f in fields):
             raise ValueError(f"class {i}: a field holds a tab or newline: {fields}")
         rows.append("\t".join(fields))
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(rows) + "\n")
+    atomic.publish(path, "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

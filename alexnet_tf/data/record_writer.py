@@ -3,30 +3,26 @@
 Each image is decoded robustly (bad files skipped and counted), resized as in §2
 (shorter side -> R, central R x R crop) and re-encoded as JPEG. The training split is
 written in a shuffled order (a fixed seed) so every shard mixes the classes; the
-validation split keeps the source's order. Shards appear atomically (temporary file,
-then rename) and a progress file records each finished one, so an interrupted run
-continues where it stopped and never loses a written shard.
+validation split keeps the source's order. Shards appear atomically (`alexnet_tf.atomic`:
+a temporary file, fsync, rename) and a progress file records each finished one, so an
+interrupted run continues where it stopped and never loses a written shard; what a killed
+run left half-written is removed when the next one starts (one writer per output
+directory).
 """
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import tensorflow as tf
 
+from alexnet_tf import atomic
 from alexnet_tf.data import pipeline as input_pipeline
 from alexnet_tf.data.sources import SPLITS, get_source
 from alexnet_tf.data.sources import tfrecord as tfrecord_format
 
 WRITE_ORDER_SEED = (2012, 1)   # any fixed pair: the shuffled order of the written train split
 PROGRESS = "write_progress.json"
-
-
-def _atomic_write_text(path: pathlib.Path, text: str):
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _example(encoded: bytes, label: int) -> bytes:
@@ -62,6 +58,7 @@ def write_tfrecords(cfg, output_dir, *, examples_per_shard=2048, jpeg_quality=95
             raise ValueError(f"{output_dir} holds shards of another run "
                              f"({previous.get('identity')}); use an empty directory")
         done = previous["shards"]
+    _remove_debris(output_dir, plan)
 
     splits = {}
     for split in SPLITS:
@@ -83,7 +80,7 @@ def write_tfrecords(cfg, output_dir, *, examples_per_shard=2048, jpeg_quality=95
                                                   bar):
                 start, stop = bounds[k]
                 done[name] = {"written": written, "skipped": stop - start - written}
-                _atomic_write_text(progress_path, json.dumps(
+                atomic.publish(progress_path, json.dumps(
                     {"identity": identity, "shards": done}, indent=1))
         if bar is not None:
             bar.update(total)
@@ -93,9 +90,22 @@ def write_tfrecords(cfg, output_dir, *, examples_per_shard=2048, jpeg_quality=95
     metadata = {"format": tfrecord_format.FORMAT, "class_names": list(source.info.class_names),
                 "resize_size": cfg.data.resize_size, "jpeg_quality": jpeg_quality,
                 "source": source.info.name, "splits": splits}
-    _atomic_write_text(output_dir / tfrecord_format.METADATA, json.dumps(metadata, indent=1))
+    atomic.publish(output_dir / tfrecord_format.METADATA, json.dumps(metadata, indent=1))
     progress_path.unlink()
     return metadata
+
+
+def _remove_debris(output_dir, plan):
+    """Removes the temporary files a killed writer of this output left (a shard can be
+    hundreds of MB), and those of writers before `alexnet_tf.atomic` (`<shard>.tmp-<pid>`)."""
+    names = [PROGRESS, tfrecord_format.METADATA] + [
+        tfrecord_format.shard_name(split, k, count) for split, count in plan.items()
+        for k in range(count)]
+    atomic.remove_temporaries(output_dir, names)
+    for name in names:
+        for path in output_dir.glob(f"{name}.tmp-*"):
+            if path.name[len(name) + len(".tmp-"):].isdigit():
+                path.unlink(missing_ok=True)
 
 
 def _encoded_examples(cfg, source, split, order_seed, start, jpeg_quality):
@@ -111,17 +121,16 @@ def _encoded_examples(cfg, source, split, order_seed, start, jpeg_quality):
 def _write_shards(examples, output_dir, names, bounds, todo, bar):
     """Writes shards `todo` in order; yields (k, name, examples written) as each completes.
 
-    Each shard goes to a temporary file, renamed when complete; examples of shards
-    written before (between those to do) are passed over.
+    Each shard is published whole when complete (`atomic.publishing`); examples of
+    shards written before (between those to do) are passed over.
     """
     iterator = iter(examples)
     item = next(iterator, None)
     for k in todo:
         start, stop = bounds[k]
-        tmp = output_dir / f"{names[k]}.tmp-{os.getpid()}"
         written = 0
-        try:
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
+        with atomic.publishing(output_dir / names[k]) as temporary:
+            with tf.io.TFRecordWriter(str(temporary)) as writer:
                 while item is not None and int(item[0]) < stop:
                     position = int(item[0])
                     if position >= start:
@@ -130,8 +139,4 @@ def _write_shards(examples, output_dir, names, bounds, todo, bar):
                         if bar is not None:
                             bar.update(position + 1)
                     item = next(iterator, None)
-            os.replace(tmp, output_dir / names[k])
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         yield k, names[k], written

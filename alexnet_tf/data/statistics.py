@@ -12,12 +12,12 @@ float64, so the pass can run over all 1.2 M ImageNet images.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
+
+from alexnet_tf import atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,25 +81,13 @@ class DatasetStatistics:
         return cls.from_moments(mean_image, covariance, num_images)
 
     def save(self, path) -> None:
-        """Writes a .npz atomically (a temporary file, then a rename): a reader sees the
-        previous file or the whole new one, never part of it."""
+        """Writes a .npz atomically (`alexnet_tf.atomic`): a reader sees the previous file
+        or the whole new one, never part of it."""
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from others
-                np.savez(f, mean_image=self.mean_image, eigenvalues=self.eigenvalues,
-                         eigenvectors=self.eigenvectors, num_images=self.num_images)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic.publishing(path) as temporary:     # keeps .npz: savez would add one
+            np.savez(temporary, mean_image=self.mean_image, eigenvalues=self.eigenvalues,
+                     eigenvectors=self.eigenvectors, num_images=self.num_images)
 
     @classmethod
     def load(cls, path) -> "DatasetStatistics":

@@ -6,15 +6,15 @@ becomes a PNG of exactly that many pixels: the tests and the README can state th
 """
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from alexnet_tf import atomic  # noqa: E402
 
 DPI = 100
 FONT_SIZE = 9
@@ -28,13 +28,12 @@ def new_figure(width_px: int, height_px: int):
 
 
 def save_png(fig, path) -> pathlib.Path:
-    """Writes the figure as a PNG (via a temporary file, so a crash never leaves half a
-    file) and closes it."""
+    """Writes the figure as a PNG (published whole by `alexnet_tf.atomic`, so a crash never
+    leaves half a file) and closes it."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=DPI, format="png", facecolor=fig.get_facecolor())
-    os.replace(tmp.name, path)
+    with atomic.publishing(path) as temporary:
+        fig.savefig(temporary, dpi=DPI, format="png", facecolor=fig.get_facecolor())
     plt.close(fig)
     return path
 
@@ -44,9 +43,8 @@ def save_image(image: np.ndarray, path) -> pathlib.Path:
     from PIL import Image
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp.name, format="PNG")
-    os.replace(tmp.name, path)
+    with atomic.publishing(path) as temporary:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
     return path
 
 

@@ -12,11 +12,17 @@ A store is a directory:
 ImageNet's training set is 1.2 M x 4096 floats (9.8 GB as float16, 19.7 GB as float32):
 rows are written batch by batch straight into the memory map and read back in chunks, so
 neither writing nor searching holds the matrix in memory. `meta.json` records how many rows
-are complete (rewritten atomically after each flush), so an interrupted run resumes where
+are complete (published atomically after each flush), so an interrupted run resumes where
 it stopped instead of losing what was already computed.
+
+Every file is published whole (`alexnet_tf.atomic`): the arrays are created at their full
+size under a temporary name and renamed into place before `meta.json` names them, so a
+store being replaced (`overwrite`) never truncates a file a reader has mapped, and a run
+killed while creating a store leaves no `meta.json` (the next run starts it afresh).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,11 +30,14 @@ import pathlib
 
 import numpy as np
 
+from alexnet_tf import atomic
+
 FEATURES_FILE = "features.npy"
 KEYS_FILE = "keys.txt"
 LABELS_FILE = "labels.npy"
 META_FILE = "meta.json"
 VALID_FILE = "valid.npy"
+STORE_FILES = (FEATURES_FILE, KEYS_FILE, LABELS_FILE, META_FILE, VALID_FILE)
 DTYPES = ("float16", "float32")
 UNKNOWN_LABEL = -1
 
@@ -42,9 +51,34 @@ def _keys_digest(keys) -> str:
 
 
 def _write_json_atomically(path: pathlib.Path, content: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2))
-    os.replace(tmp, path)
+    atomic.publish(path, json.dumps(content, indent=2))
+
+
+def _new_array(path: pathlib.Path, dtype, shape, fill=None) -> np.memmap:
+    """A memory map of a new .npy file, published at `path` before rows are written
+    into it (the map outlives the rename: it holds the file, not the name)."""
+    with atomic.publishing(path) as temporary:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+        _allocate(temporary)
+        if fill is not None:
+            array[:] = fill
+        array.flush()
+    return array
+
+
+def _allocate(path):
+    """Gives the file all its disk blocks now. A memory map's file is sparse: a full disk
+    would otherwise show only when a row is stored, as SIGBUS (the process dies without a
+    word); here it is an ENOSPC at the start."""
+    allocate = getattr(os, "posix_fallocate", None)     # not on macOS
+    if allocate is None:
+        return
+    with open(path, "r+b") as f:
+        try:
+            allocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):   # unsupported there: skip
+                raise
 
 
 class FeatureStore:
@@ -119,6 +153,7 @@ class FeatureStoreWriter:
         digest = _keys_digest(keys)
         fresh = dict(version=1, count=len(keys), dim=int(dim), dtype=dtype, written=0,
                      keys_sha256=digest, source=source or {})
+        atomic.remove_temporaries(self.directory, STORE_FILES)   # what a killed run left
         if meta_path.is_file() and not overwrite:
             old = json.loads(meta_path.read_text())
             same = all(old.get(name) == fresh[name]
@@ -128,20 +163,22 @@ class FeatureStoreWriter:
                     f"{self.directory} already holds a feature store for another gallery, "
                     "model or dtype; choose a new directory or pass overwrite")
             self.meta = old
+            with atomic.disk_full_names(self.directory / FEATURES_FILE):
+                for name in (FEATURES_FILE, VALID_FILE, LABELS_FILE):
+                    _allocate(self.directory / name)
             self.features = np.load(self.directory / FEATURES_FILE, mmap_mode="r+")
             self.valid = np.load(self.directory / VALID_FILE, mmap_mode="r+")
             self.labels = np.load(self.directory / LABELS_FILE, mmap_mode="r+")
         else:
             self.meta = fresh
-            with open(self.directory / KEYS_FILE, "w", encoding="utf-8") as f:
-                f.writelines(f"{key}\n" for key in keys)
-            self.features = np.lib.format.open_memmap(
-                self.directory / FEATURES_FILE, mode="w+", dtype=dtype, shape=(len(keys), dim))
-            self.valid = np.lib.format.open_memmap(
-                self.directory / VALID_FILE, mode="w+", dtype=bool, shape=(len(keys),))
-            self.labels = np.lib.format.open_memmap(
-                self.directory / LABELS_FILE, mode="w+", dtype=np.int32, shape=(len(keys),))
-            self.labels[:] = UNKNOWN_LABEL
+            # The old store stops being one first: a run killed before the new meta.json
+            # leaves no store, never old rows under new keys.
+            meta_path.unlink(missing_ok=True)
+            atomic.publish(self.directory / KEYS_FILE, "".join(f"{key}\n" for key in keys))
+            self.features = _new_array(self.directory / FEATURES_FILE, dtype, (len(keys), dim))
+            self.valid = _new_array(self.directory / VALID_FILE, bool, (len(keys),))
+            self.labels = _new_array(self.directory / LABELS_FILE, np.int32, (len(keys),),
+                                     fill=UNKNOWN_LABEL)
             _write_json_atomically(meta_path, self.meta)
 
     @property

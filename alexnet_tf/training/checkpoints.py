@@ -12,12 +12,13 @@ A work directory holds everything one training run writes:
     <workdir>/.training.lock     locked while a training run uses the directory
 
 Crash safety: a checkpoint is written completely under a new name first and fsynced; only
-then is `latest.json` replaced (write to a temporary file, fsync, `os.replace`, which is
-atomic on POSIX). A crash during a save therefore leaves `latest.json` naming the previous,
-complete checkpoint. Restoring tries the newest listed checkpoint and falls back to older
-ones if it cannot be read, naming each one it skips; without a usable `latest.json` it
-tries the `ckpt-<step>` files on disk, newest step first. What interrupted saves leave
-(`ckpt-<step>_temp/`, `.latest.json.*.tmp`, unlisted `ckpt-<step>.*`) is removed by
+then is `latest.json` replaced (`alexnet_tf.atomic`: a temporary file, fsync, rename, which
+is atomic on POSIX). A crash during a save therefore leaves `latest.json` naming the
+previous, complete checkpoint; every other file here is published the same way.
+Restoring tries the newest listed checkpoint and falls back to older ones if it cannot be
+read, naming each one it skips; without a usable `latest.json` it tries the `ckpt-<step>`
+files on disk, newest step first. What interrupted saves leave
+(`ckpt-<step>_temp/`, our temporary files, unlisted `ckpt-<step>.*`) is removed by
 `CheckpointSaver.clean_debris`, which training runs at start and after every save.
 
 Variables are keyed by `<layer name>/<variable name>` (e.g. `conv1/kernel`,
@@ -26,21 +27,18 @@ moves unchanged between the single-device, `towers` and replicated modes.
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 import pathlib
 import re
 import shutil
 import sys
-import tempfile
 
 import keras
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
-from alexnet_tf import config as config_lib
+from alexnet_tf import atomic, config as config_lib
+from alexnet_tf.atomic import DiskFullError  # noqa: F401  (what training raises on a full disk)
 from alexnet_tf.command import UserError
 from alexnet_tf.inference import model_files
 from alexnet_tf.network.model import build_alexnet
@@ -65,68 +63,8 @@ class CheckpointError(UserError, RuntimeError):
     """No usable checkpoint, or a file that is not what it claims to be."""
 
 
-class DiskFullError(UserError, RuntimeError):
-    """A write failed because the disk (or the quota) is full; `intact` says what survived."""
-
-    def __init__(self, path, intact: str | None = None):
-        self.path, self.intact = str(path), intact
-        super().__init__(self.path)
-
-    def __str__(self):
-        return f"disk full writing {self.path}" + (f"; {self.intact}" if self.intact else "")
-
-
-def is_disk_full(error: BaseException) -> bool:
-    if isinstance(error, OSError):
-        return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    if isinstance(error, tf.errors.OpError):  # TF's file writers keep only the text
-        return any(text in str(error) for text in ("No space left on device",
-                                                    "Disk quota exceeded"))
-    return False
-
-
-@contextlib.contextmanager
-def disk_full_names(path):
-    """Turns a disk-full error raised inside into `DiskFullError(path)`."""
-    try:
-        yield
-    except (OSError, tf.errors.OpError) as e:
-        if is_disk_full(e):
-            raise DiskFullError(path) from None
-        raise
-
-
 def warn(line: str):
     sys.stderr.write(f"warning: {line}\n")
-
-
-def _fsync_directory(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path, text: str):
-    """Writes `text` to `path` so readers see the old file or the new one, never half."""
-    path = pathlib.Path(path)
-    with disk_full_names(path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        try:
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the file private
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        _fsync_directory(path.parent)  # the rename itself survives a power cut
 
 
 def model_variables(model: keras.Model) -> dict:
@@ -216,12 +154,11 @@ class CheckpointSaver:
         name = f"ckpt-{int(step)}"
         listed = [pathlib.Path(p).name for p in self.listed()]
         try:
-            with disk_full_names(self.directory / name):
+            with atomic.disk_full_names(self.directory / name):
                 prefix = self.checkpoint.write(str(self.directory / name))
                 for path in self.directory.glob(f"{name}.*"):
-                    with open(path, "rb") as f:
-                        os.fsync(f.fileno())
-                _fsync_directory(self.directory)
+                    atomic.fsync_file(path)
+                atomic.fsync_directory(self.directory)
         except BaseException:
             # Free what the failed write took (on a full disk that is the point); a listed
             # checkpoint of the same name stays for the fallback to judge.
@@ -235,7 +172,7 @@ class CheckpointSaver:
         previous = [n for n in listed if int(n.split("-")[1]) < int(step)]
         kept, dropped = [name] + previous[:self.keep - 1], previous[self.keep - 1:]
         dropped += [n for n in listed if int(n.split("-")[1]) > int(step)]
-        atomic_write_text(self.latest_file, json.dumps({"checkpoints": kept}, indent=1))
+        atomic.publish(self.latest_file, json.dumps({"checkpoints": kept}, indent=1))
         self.last_good = prefix
         for old in dropped:
             for path in self.directory.glob(f"{old}.*"):
@@ -247,9 +184,10 @@ class CheckpointSaver:
         """Removes what interrupted saves leave; returns the names removed.
 
         Always: `ckpt-<step>_temp/` (TF's staging folder), TF's `*.tempstate*` files and
-        our `.latest.json.*.tmp`. With a valid latest.json also the `ckpt-<step>.*` files
-        it does not list (a save killed before its listing, or a pruning cut short);
-        without one nothing named ckpt-<step>.* is touched."""
+        temporary files of latest.json (`alexnet_tf.atomic`'s names). With a valid
+        latest.json also the `ckpt-<step>.*` files it does not list (a save killed before
+        its listing, or a pruning cut short); without one nothing named ckpt-<step>.* is
+        touched."""
         if not self.directory.is_dir():
             return []
         names, _ = self._read_latest()
@@ -262,7 +200,7 @@ class CheckpointSaver:
                 shutil.rmtree(path, ignore_errors=True)
             elif ours and ".tempstate" in path.name:
                 path.unlink(missing_ok=True)
-            elif path.name.startswith(f".{LATEST_FILE}.") and path.name.endswith(".tmp"):
+            elif atomic.is_temporary(path.name, of=LATEST_FILE) and path.is_file():
                 path.unlink(missing_ok=True)
             elif ours and names is not None and stem not in names and path.is_file():
                 path.unlink(missing_ok=True)
@@ -310,8 +248,8 @@ def _reason(error) -> str:
 
 
 def save_config(cfg: config_lib.Config, workdir):
-    atomic_write_text(pathlib.Path(workdir) / CONFIG_FILE,
-                      json.dumps(config_lib.to_dict(cfg), indent=2))
+    atomic.publish(pathlib.Path(workdir) / CONFIG_FILE,
+                        json.dumps(config_lib.to_dict(cfg), indent=2))
 
 
 def config_from_dict(data: dict) -> config_lib.Config:
@@ -405,18 +343,19 @@ class WorkDir:
     def clean_debris(self) -> list:
         """Removes the temporary files an interrupted write of ours leaves in the work
         directory (their names only: nothing else is touched); returns the names."""
-        removed = []
         if not self.root.is_dir():
-            return removed
-        finals = (self.config, self.history, self.class_names)
+            return []
+        ours = (self.config, self.history, self.class_names, self.model, self.statistics)
+        removed = atomic.remove_temporaries(self.root, [path.name for path in ours])
         for path in self.root.iterdir():
-            if not path.is_file():
-                continue
-            name = path.name
-            if (name in (".write_test", f".{self.model.stem}.tmp.keras")
-                    or any(name.startswith(f".{f.name}.") and name.endswith(".tmp")
-                           for f in finals)
-                    or (name.startswith("tmp") and name.endswith(".npz.tmp"))):
+            if path.is_file() and (path.name in _EARLIER_TEMPORARIES or (
+                    path.name.startswith("tmp") and path.name.endswith(".npz.tmp"))):
                 path.unlink(missing_ok=True)
-                removed.append(name)
+                removed.append(path.name)
         return sorted(removed)
+
+
+# Not `alexnet_tf.atomic`'s names: the start-up probe (`state._check_and_claim`), and what
+# release 0.1's writers left when killed (model.keras's fixed temporary name; statistics'
+# `tmp*.npz.tmp`, matched in `clean_debris`).
+_EARLIER_TEMPORARIES = (".write_test", f".{pathlib.Path(MODEL_FILE).stem}.tmp.keras")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
+from alexnet_tf import atomic
 from alexnet_tf.training import checkpoints as checkpointing
 from alexnet_tf.figures.kernel_grid import kernel_grid
 from alexnet_tf.network.model import build_alexnet
@@ -33,24 +33,23 @@ class TrainingLogs:
         self.enabled = enabled
         self.writer = None
         if enabled:
-            with checkpointing.disk_full_names(paths.tensorboard):
+            with atomic.disk_full_names(paths.tensorboard):
                 self.writer = tf.summary.create_file_writer(str(paths.tensorboard))
 
     def write_class_names(self, names):
         if self.enabled and names:
-            checkpointing.atomic_write_text(self.paths.class_names,
-                                            "".join(f"{name}\n" for name in names))
+            atomic.publish(self.paths.class_names, "".join(f"{name}\n" for name in names))
 
     def write_statistics(self, statistics):
         if self.enabled and statistics is not None and not self.paths.statistics.exists():
-            with checkpointing.disk_full_names(self.paths.statistics):
+            with atomic.disk_full_names(self.paths.statistics):
                 statistics.save(str(self.paths.statistics))
 
     def epoch_end(self, row: dict, model: keras.Model, history: list):
         if not self.enabled:
             return
-        checkpointing.atomic_write_text(self.paths.history, json.dumps(history, indent=1))
-        with checkpointing.disk_full_names(self.paths.tensorboard):
+        atomic.publish(self.paths.history, json.dumps(history, indent=1))
+        with atomic.disk_full_names(self.paths.tensorboard):
             self._write_row(row, model)
             self.writer.flush()
 
@@ -65,9 +64,9 @@ class TrainingLogs:
         except (OSError, ValueError):
             on_disk = None
         if on_disk != history and (history or on_disk is not None):
-            checkpointing.atomic_write_text(self.paths.history, json.dumps(history, indent=1))
+            atomic.publish(self.paths.history, json.dumps(history, indent=1))
         logged = self._logged_epochs()
-        with checkpointing.disk_full_names(self.paths.tensorboard):
+        with atomic.disk_full_names(self.paths.tensorboard):
             for row in history:
                 if row["epoch"] not in logged:
                     self._write_row(row, model if row["global_step"] == global_step else None)
@@ -103,7 +102,7 @@ class TrainingLogs:
 
     def close(self):
         if self.writer is not None:
-            with checkpointing.disk_full_names(self.paths.tensorboard):
+            with atomic.disk_full_names(self.paths.tensorboard):
                 self.writer.close()
 
 
@@ -119,13 +118,8 @@ def save_portable_model(model: keras.Model, cfg, path):
     source = checkpointing.model_variables(model)
     for key, variable in checkpointing.model_variables(portable).items():
         variable.assign(tf.cast(source[key], variable.dtype))
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    try:
-        with checkpointing.disk_full_names(path):
-            portable.save(tmp)
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic.publishing(path) as temporary:
+        portable.save(temporary)
     return portable
 
 

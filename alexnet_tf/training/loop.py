@@ -11,7 +11,7 @@ the epoch's dataset and skips the batches already done. Single-device on CPU wit
 Exit paths: SIGTERM/SIGINT -> checkpoint, then `status="preempted"` (the command exits
 with PREEMPTED_EXIT_CODE); a NaN/Inf loss -> `NonFiniteLossError` before anything is
 saved, so the last checkpoint and model.keras stay the last good ones; a full disk ->
-`checkpointing.DiskFullError` naming the file and the checkpoint still intact.
+`atomic.DiskFullError` naming the file and the checkpoint still intact.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import time
 
 import tensorflow as tf
 
+from alexnet_tf import atomic
 from alexnet_tf.training import checkpoints as checkpointing, logs as training_logs
 from alexnet_tf.config import Config
 from alexnet_tf.training.distribute import Distribution
@@ -38,7 +39,7 @@ def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, 
     """Trains `cfg` for `cfg.train.epochs` (or `options.max_steps`); returns a summary.
 
     Holds the work directory's lock while it runs (`WorkDirInUseError` if another run
-    has it). A full disk raises `checkpointing.DiskFullError`. `signals`: installed
+    has it). A full disk raises `atomic.DiskFullError`. `signals`: installed
     StopSignals the caller owns (the command installs them at its start); by default
     SIGTERM/SIGINT are caught around the training loop."""
     options = options or RunOptions()
@@ -46,13 +47,13 @@ def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, 
     try:
         trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
         return _train_and_evaluate(trainer, log, signals)
-    except checkpointing.DiskFullError as e:
+    except atomic.DiskFullError as e:
         e.intact = _intact_checkpoint(trainer, workdir)
         raise
     except (OSError, tf.errors.OpError) as e:
-        if not checkpointing.is_disk_full(e):
+        if not atomic.is_disk_full(e):
             raise
-        raise checkpointing.DiskFullError(getattr(e, "filename", None) or workdir,
+        raise atomic.DiskFullError(getattr(e, "filename", None) or workdir,
                                           _intact_checkpoint(trainer, workdir)) from None
     finally:
         if trainer is not None:

@@ -12,6 +12,7 @@ import json
 import keras
 import tensorflow as tf
 
+from alexnet_tf import atomic
 from alexnet_tf.training import checkpoints as checkpointing, metrics
 from alexnet_tf import config as config_lib
 from alexnet_tf.config import Config
@@ -71,15 +72,15 @@ def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDi
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        if checkpointing.is_disk_full(e):
-            raise checkpointing.DiskFullError(paths.root) from None
+        if atomic.is_disk_full(e):
+            raise atomic.DiskFullError(paths.root) from None
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
     lock = WorkDirLock(paths.root)
     try:
         lock.acquire()
     except OSError as e:
-        if checkpointing.is_disk_full(e):
-            raise checkpointing.DiskFullError(lock.path) from None
+        if atomic.is_disk_full(e):
+            raise atomic.DiskFullError(lock.path) from None
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
     if lock.unsupported:
         checkpointing.warn(lock.unsupported)
@@ -97,8 +98,8 @@ def _check_and_claim(paths, cfg):
     try:
         probe.write_text("ok")
     except OSError as e:
-        if checkpointing.is_disk_full(e):
-            raise checkpointing.DiskFullError(paths.root) from None
+        if atomic.is_disk_full(e):
+            raise atomic.DiskFullError(paths.root) from None
         raise WorkDirError(f"cannot write to work directory {paths.root}: {e.strerror}") from None
     finally:
         probe.unlink(missing_ok=True)

@@ -125,9 +125,17 @@ def test_interrupted_writer_resumes_without_rewriting(folder, tmp_path, monkeypa
     with pytest.raises(SourceError, match="dataset.json"):
         input_pipeline.dataset_info(records_config(tmp_path))
     mtimes = {name: os.stat(tmp_path / name).st_mtime_ns for name in written}
+    # What a SIGKILL mid-shard leaves (no cleanup ran), and a release 0.1 writer's, and
+    # a file of the user's.
+    debris = [".train-00002-of-00004.tfrecord.0a1b2c3d.tmp.tfrecord",
+              "train-00003-of-00004.tfrecord.tmp-4242"]
+    for name in debris + ["train-notes.tmp"]:
+        (tmp_path / name).write_bytes(b"half a shard")
     monkeypatch.setattr(tfrecord_writer, "_example", real)
     metadata = tfrecord_writer.write_tfrecords(cfg, tmp_path, examples_per_shard=5,
                                                progress=False)
+    assert not any((tmp_path / name).exists() for name in debris)
+    assert (tmp_path / "train-notes.tmp").read_bytes() == b"half a shard"
     assert metadata["splits"]["train"]["num_examples"] == 18
     assert metadata["splits"]["validation"] == {"num_shards": 2, "num_examples": 6,
                                                 "skipped": 4}

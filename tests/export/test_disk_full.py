@@ -16,7 +16,8 @@ import tensorflow as tf
 from alexnet_tf import config
 from alexnet_tf.network.model import build_alexnet
 from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf.export import output_files, saved_model, server_config, tflite, warmup
+from alexnet_tf import atomic
+from alexnet_tf.export import saved_model, server_config, tflite, warmup
 from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
 import tools_support
 
@@ -67,7 +68,7 @@ class _FillingFile:
 
 def _disk_fills_on_atomic_writes(monkeypatch):
     real_fdopen = os.fdopen
-    monkeypatch.setattr(output_files.os, "fdopen",
+    monkeypatch.setattr(atomic.os, "fdopen",
                         lambda fd, *a, **k: _FillingFile(real_fdopen(fd, *a, **k)))
 
 
@@ -83,7 +84,7 @@ def test_disk_full_mid_version_keeps_the_published_one(tmp_path, trained, monkey
         raise tf.errors.ResourceExhaustedError(None, None, f"{path}; {NO_SPACE}")
 
     monkeypatch.setattr(warmup, "write_warmup_file", warmup_fills_the_disk)
-    with pytest.raises(output_files.DiskFullError) as raised:
+    with pytest.raises(atomic.DiskFullError) as raised:
         export_saved_model(trained, base, verify=False)
     message = str(raised.value)
     assert message.startswith("disk full writing ") and "tf_serving_warmup_requests" in message
@@ -96,7 +97,7 @@ def test_disk_full_before_anything_was_published(tmp_path, trained, monkeypatch)
         raise OSError(errno.ENOSPC, NO_SPACE, os.path.join(version_dir, "x"))
 
     monkeypatch.setattr(saved_model, "_write_export_info", fills)
-    with pytest.raises(output_files.DiskFullError,
+    with pytest.raises(atomic.DiskFullError,
                        match="no version had been published under .*alexnet before"):
         export_saved_model(trained, tmp_path / "alexnet", verify=False)
     assert os.listdir(tmp_path / "alexnet") == []
@@ -108,7 +109,7 @@ def test_disk_full_writing_the_server_config(tmp_path, trained, monkeypatch):
     export_saved_model(trained, base, verify=False)
     config_before = (tmp_path / "models" / server_config.MODELS_CONFIG_FILE).read_text()
     _disk_fills_on_atomic_writes(monkeypatch)
-    with pytest.raises(output_files.DiskFullError) as raised:
+    with pytest.raises(atomic.DiskFullError) as raised:
         export_saved_model(trained, base, verify=False)
     config_path = tmp_path / "models" / server_config.MODELS_CONFIG_FILE
     assert str(raised.value) == (f"disk full writing {config_path}; {base / '2'} was "
@@ -121,7 +122,7 @@ def test_disk_full_writing_the_server_config(tmp_path, trained, monkeypatch):
 
 def test_the_command_says_one_line_and_exits_2(monkeypatch, capsys):
     def fills(argv):
-        raise output_files.DiskFullError("disk full writing /x/m/1; ...")
+        raise atomic.DiskFullError("/x/m/1", "...")
 
     assert saved_model.run_command(fills, []) == 2
     assert capsys.readouterr().err == "error: disk full writing /x/m/1; ...\n"
@@ -140,7 +141,7 @@ def test_tflite_disk_full_keeps_the_earlier_files(tmp_path, trained, monkeypatch
                          progress=lambda _: None)
     before = _contents(tmp_path)
     _disk_fills_on_atomic_writes(monkeypatch)
-    with pytest.raises(output_files.DiskFullError) as raised:
+    with pytest.raises(atomic.DiskFullError) as raised:
         tflite.export_tflite(trained.model, tmp_path, calibration_images=images,
                              verification_images=images, kinds=("float32",),
                              progress=lambda _: None)

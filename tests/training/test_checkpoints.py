@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import keras
 import numpy as np
@@ -211,6 +210,20 @@ def test_debris_of_killed_saves_and_writes_is_removed_at_start(tmp_path):
     assert len(removed) == 1 and "ckpt-6_temp" in removed[0] and ".model.tmp.keras" in removed[0]
 
 
+def test_the_work_directorys_temporary_files_of_every_writer_are_removed(tmp_path):
+    """What killed writes of statistics.npz (the previous writer's mkstemp name and the
+    current one), model.keras, config.json and class_names.txt leave; the user's files
+    that merely look alike stay."""
+    debris = [".statistics.npz.k2j4x9q1.tmp", ".statistics.npz.0a1b2c3d.tmp.npz",
+              ".model.keras.0a1b2c3d.tmp.keras", ".config.json.9f8e7d6c.tmp",
+              ".class_names.txt.abcd0123.tmp"]
+    others = [".statistics.npz.bak", "model.keras.tmp", "notes.tmp", ".notes.txt.1234.tmp"]
+    for name in debris + others:
+        (tmp_path / name).write_text("x")
+    assert checkpointing.WorkDir(tmp_path).clean_debris() == sorted(debris)
+    assert sorted(os.listdir(tmp_path)) == sorted(others)
+
+
 def test_a_save_removes_debris_and_what_its_own_failed_write_left(tmp_path, monkeypatch):
     saver = checkpointing.CheckpointSaver(tmp_path, keep=2, value=tf.Variable(1.0))
     saver.save(1)
@@ -378,15 +391,15 @@ def _full_at_checkpoint(step):
 
 
 def _full_at_history():
-    real_mkstemp = tempfile.mkstemp
+    real_open = os.open
 
-    def mkstemp(*args, **kwargs):
-        fd, name = real_mkstemp(*args, **kwargs)
-        if os.path.basename(name).startswith(".history.json."):
+    def open_(path, flags, mode=0o777, **kwargs):
+        fd = real_open(path, flags, mode, **kwargs)
+        if os.path.basename(os.fsdecode(path)).startswith(".history.json."):  # its temporary
             os.close(fd)
-            fd = os.open("/dev/full", os.O_WRONLY)   # every write: ENOSPC
-        return fd, name
-    return tempfile, "mkstemp", mkstemp
+            fd = real_open("/dev/full", os.O_WRONLY)   # every write: ENOSPC
+        return fd
+    return os, "open", open_
 
 
 def _full_at_model():

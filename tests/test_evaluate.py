@@ -1,0 +1,91 @@
+"""`python -m alexnet_tf.evaluate --output`: the JSON file is replaced whole (a reader holding
+the previous one keeps reading all of it), and a full disk leaves the previous file, says
+so in one line and exits 2."""
+import errno
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+import tools_support
+from alexnet_tf import atomic, evaluate
+
+NO_SPACE = os.strerror(errno.ENOSPC)
+PREVIOUS = json.dumps({"models": ["an earlier run"], "results": {"center": {}}}, indent=1)
+
+
+def _evaluate(workdir, output):
+    return tools_support.run_module("alexnet_tf.evaluate", f"--model={workdir}",
+                                    "--max_images=4", "--crops=center", f"--output={output}")
+
+
+def test_results_replace_the_previous_file_whole(tmp_path, monkeypatch):
+    output = tmp_path / "results.json"
+    output.write_text(PREVIOUS)
+    with open(output) as reader:                  # someone reading the previous results
+        evaluate.write_results(output, models=("runs/a",), split="validation",
+                               results={"center": {"images": 4}})
+        assert reader.read() == PREVIOUS          # an in-place write would show the new text
+    assert json.loads(output.read_text()) == {"models": ["runs/a"], "split": "validation",
+                                              "results": {"center": {"images": 4}}}
+
+    def fills(fd, *args, **kwargs):               # the disk fills at the first write
+        raise OSError(errno.ENOSPC, NO_SPACE)
+
+    monkeypatch.setattr(os, "fdopen", fills)
+    with pytest.raises(atomic.DiskFullError, match=f"^disk full writing {output}$"):
+        evaluate.write_results(output, models=("runs/b",), split="validation", results={})
+    assert json.loads(output.read_text())["models"] == ["runs/a"]
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
+@pytest.mark.slow
+def test_the_command_replaces_its_output_whole(tmp_path):
+    workdir = tools_support.make_workdir(tmp_path / "trained")
+    output = tmp_path / "out" / "results.json"
+    output.parent.mkdir()
+    output.write_text(PREVIOUS)
+    old_umask = os.umask(0o022)
+    try:
+        with open(output) as reader:
+            done = _evaluate(workdir, output)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert reader.read() == PREVIOUS
+    finally:
+        os.umask(old_umask)
+    saved = json.loads(output.read_text())
+    assert saved["models"] == [str(workdir)] and saved["results"]["center"]["images"] == 4
+    assert stat.S_IMODE(os.stat(output).st_mode) == 0o644
+    assert os.listdir(output.parent) == ["results.json"]
+
+
+@pytest.mark.slow
+def test_the_command_on_a_full_disk_keeps_the_previous_output(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    workdir = tools_support.make_workdir(tmp_path / "trained")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        output = mount / "results.json"
+        output.write_text(PREVIOUS)
+        with open(mount / "filler", "wb", buffering=0) as f:
+            with pytest.raises(OSError) as full:
+                while True:
+                    f.write(b"\0" * 1024)
+        assert full.value.errno == errno.ENOSPC
+        done = _evaluate(workdir, output)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1] == f"error: disk full writing {output}"
+        assert output.read_text() == PREVIOUS
+        assert sorted(os.listdir(mount)) == ["filler", "results.json"]
+    finally:
+        if subprocess.run(["umount", str(mount)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)])

@@ -18,8 +18,15 @@ Exit codes, the same in every command:
 | 3 | the training loss became NaN or infinite (the last good checkpoint is kept) |
 | 42 | stopped by SIGTERM/SIGINT after saving; the same command resumes |
 
-A command whose inputs are partly usable (`predict` with some unreadable images) reports
-each unusable one and exits 2 after doing the rest.
+A command whose inputs are partly usable (`predict`, the figure tools with some
+unreadable images among those named) reports each unusable one and exits 2 after doing the
+rest. A dataset's unreadable files (`write_tfrecords`, `compute_statistics`, training) are
+skipped and counted instead: the run is still 0. A full disk is one `error: disk full
+writing <file>` line, exit 2, whichever command it stops.
+
+A command that runs another in a child process (`export.saved_model` its serving check,
+the benchmarks their measurements) starts it with `child_process(...)`, so that the
+child imports this same alexnet_tf: a checkout's, an installed one or Bazel's.
 
 A quiet start: TensorFlow's C++ start-up lines (`cpu_feature_guard`, `cuInit`, `oneDNN
 custom operations`, ...) are kept off the screen unless `TF_CPP_MIN_LOG_LEVEL` asks for
@@ -28,8 +35,10 @@ package's `__init__` calls `start()` before anything else.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import re
 import sys
 import tempfile
 
@@ -121,9 +130,41 @@ def error_line(error) -> str:
     return f"{lines[0]} [{len(lines) - 1} more lines]"
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_line(error) -> str | None:
+    """`disk full writing <file>` when `error` is a full disk or quota (an OSError, or
+    TensorFlow's "<file>; No space left on device" OpError), else None."""
+    if isinstance(error, OSError) and error.errno in _DISK_FULL:
+        return f"disk full writing {os.fsdecode(error.filename or 'the output')}"
+    text = str(getattr(error, "message", "") or "")
+    for words in map(os.strerror, _DISK_FULL):
+        if words in text and type(error).__module__.startswith("tensorflow"):
+            found = re.search(r"(\S+?);? " + re.escape(words), text)
+            return f"disk full writing {found.group(1) if found else 'the output'}"
+    return None
+
+
+def child_process(module: str, *args) -> dict:
+    """subprocess keyword arguments running `python -m <module> args` with the alexnet_tf
+    this process imported: the child starts in the folder it was imported from, so paths
+    among `args` must be absolute."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {"args": [sys.executable, "-m", module, *map(str, args)], "cwd": root}
+
+
 def fail(message: str) -> int:
     sys.stderr.write(f"error: {message}\n")
     return EXIT_USAGE
+
+
+def skipped(messages) -> int:
+    """After a command did what its usable inputs allowed: one `skipped: ...` line on stderr
+    per input it could not use, and the exit code, 2 if there was any (else 0)."""
+    for message in messages:
+        sys.stderr.write(f"skipped: {message}\n")
+    return EXIT_USAGE if messages else EXIT_OK
 
 
 _HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull")
@@ -134,12 +175,22 @@ def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
     """Declares the flags, parses argv, calls `main(args)`; returns the exit code.
 
     `parse(argv) -> argv` may take arguments absl cannot declare out of argv first
-    (the training command's `--config.a.b=v`)."""
-    from absl import flags, logging
-    argv = list(sys.argv if argv is None else argv)
+    (the training command's `--config.a.b=v`). The command's flags are removed again when
+    it returns, so one process (a test) may run any number of commands in turn."""
+    from absl import flags
     defined = set(flags.FLAGS)
-    define_flags(flags)
-    own = [name for name in flags.FLAGS if name not in defined]
+    try:
+        define_flags(flags)
+        own = [name for name in flags.FLAGS if name not in defined]
+        return _parse_and_run(module_name, own, main, takes_arguments=takes_arguments,
+                              argv=list(sys.argv if argv is None else argv), parse=parse)
+    finally:
+        for name in set(flags.FLAGS) - defined:
+            delattr(flags.FLAGS, name)
+
+
+def _parse_and_run(module_name, own, main, *, takes_arguments, argv, parse) -> int:
+    from absl import flags, logging
     if any(arg in _HELP for arg in argv[1:]):
         print(_help(module_name, own, full="--helpfull" in argv[1:]))
         return EXIT_OK
@@ -157,6 +208,10 @@ def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
         code = main(args)
     except USER_ERRORS as e:
         return fail(error_line(e))
+    except Exception as e:
+        if disk_full_line(e) is None:
+            raise
+        return fail(disk_full_line(e))
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

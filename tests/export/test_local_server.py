@@ -22,7 +22,8 @@ from alexnet_tf import config
 from alexnet_tf.network.model import build_alexnet, with_softmax
 from alexnet_tf.data.statistics import DatasetStatistics
 from alexnet_tf.export import warmup
-from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+from alexnet_tf.export.serving_export import export_saved_model
+from alexnet_tf.export.trained_model import TrainedModel
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
 

@@ -26,7 +26,7 @@ from alexnet_tf import config
 from alexnet_tf.data import preprocessing
 from alexnet_tf.network.model import build_alexnet, fc7_features, with_softmax
 from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf.export import servability, serving_check, signatures, versioning
+from alexnet_tf.export import servability, serving_session, signatures, versioning
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -168,7 +168,7 @@ def served(tmp_path_factory):
     requests.mkdir()
     build_requests(requests, images, pixels)
     responses = root / "responses"
-    code, report, stderr = serving_check.run_in_subprocess(str(base), str(requests),
+    code, report, stderr = serving_session.run_in_subprocess(str(base), str(requests),
                                                            str(responses))
     assert report is not None, stderr[-3000:]
     return dict(cfg=cfg, model=model, stats=stats, base=base, version_dir=version_dir,
@@ -475,11 +475,12 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
     """Two `export_saved_model`s into one base path, both past their checks before either
     publishes: both succeed, each summary names its own version, and each version serves
     its own model."""
-    from alexnet_tf.export import saved_model
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+    from alexnet_tf.data import class_names
+    from alexnet_tf.export.serving_export import export_saved_model
+    from alexnet_tf.export.trained_model import TrainedModel
     cfg = config.get_config("tiny")
     stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    classes = saved_model.class_names_lib.for_classes(10, cfg.data.dataset)
+    classes = class_names.for_classes(10, cfg.data.dataset)
     models = [build_alexnet(cfg.model) for _ in range(2)]
     barriers = {}
     check_servable = servability.check_servable
@@ -506,8 +507,9 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
                                    with_softmax(model)(x).numpy(), rtol=1e-4, atol=1e-6)
 
 
-def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
-    from alexnet_tf.export.saved_model import load_trained_model, run_command
+def test_a_bare_keras_file_needs_its_statistics(tmp_path, served, capsys):
+    from alexnet_tf.export import saved_model
+    from alexnet_tf.export.trained_model import load_trained_model
     path = tmp_path / "model.keras"
     served["model"].save(path)
     with pytest.raises(FileNotFoundError, match="pass --statistics"):
@@ -517,16 +519,21 @@ def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
                                  "statistics.npz")
     assert trained.classes.names == tuple(str(i) for i in range(10))
 
-    def failing(argv):
-        load_trained_model(tmp_path / "absent.keras")
-    assert run_command(failing, []) == 2
+    code = saved_model.run(["alexnet-export", f"--model={tmp_path / 'absent.keras'}",
+                            f"--output={tmp_path / 'models'}"])
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 2 and errors == [f"error: no model at {tmp_path / 'absent.keras'} (expected "
+                                    "a .keras file, a training work directory or a "
+                                    "checkpoint prefix)"]
+    assert not (tmp_path / "models").exists()
 
 
 def test_imagenet_classes_come_out_as_synsets_and_names(tmp_path):
     """1000 ImageNet classes (as the paper preset has): labels are synset ids, names come
     from the shipped table, in TFDS label order."""
     from alexnet_tf.data import class_names
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+    from alexnet_tf.export.serving_export import export_saved_model
+    from alexnet_tf.export.trained_model import TrainedModel
     cfg = config.override(config.get_config("tiny"), ["model.num_classes=1000",
                                                       "data.dataset=imagenet2012"])
     model = build_alexnet(cfg.model)

@@ -33,6 +33,16 @@ def make_workdir(root) -> pathlib.Path:
     return workdir
 
 
+def figure_inputs(root) -> tuple:
+    """(root, work directory, gallery image paths, query image paths) under `root`: what
+    the figure tests draw from. The gallery holds classes 1, 2, 5, 8, the queries 2 and 5."""
+    root = pathlib.Path(root)
+    work = make_workdir(root)
+    gallery = make_images(root / "gallery", per_class=3, classes=(1, 2, 5, 8))
+    queries = make_images(root / "queries", per_class=1, classes=(2, 5), seed=9)
+    return root, work, gallery, queries
+
+
 def make_images(root, per_class=2, classes=(0, 3, 7), size=(40, 52), seed=0) -> list:
     """Random-content PNG/JPEG files in `root/<class label>/`; returns their paths."""
     rng = np.random.default_rng(seed)

@@ -19,7 +19,9 @@ float16 within 5e-3 or the export fails; top-1 agreement is reported for every k
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 
@@ -65,7 +67,10 @@ def _convert(model, kind, representative_images):
 
         converter.representative_dataset = representative_dataset
     try:
-        flatbuffer = converter.convert()
+        # Keras prints the SavedModel it exports for the converter ("Saved artifact at
+        # ..."): a temporary file, not the user's output.
+        with contextlib.redirect_stdout(io.StringIO()):
+            flatbuffer = converter.convert()
     except Exception as e:        # the converter raises its own ConverterError types
         raise UnsupportedOpsError(f"{kind}: conversion with TFLite built-in ops only failed: "
                                   f"{_converter_reason(str(e))}") from e

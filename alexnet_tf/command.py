@@ -167,6 +167,13 @@ def skipped(messages) -> int:
     return EXIT_USAGE if messages else EXIT_OK
 
 
+def wrote(paths, skipped_inputs=()) -> int:
+    """The end of a command that writes files: `wrote <path>` for each, then `skipped`."""
+    for path in paths:
+        print(f"wrote {path}")
+    return skipped(skipped_inputs)
+
+
 _HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull")
 
 

@@ -17,19 +17,17 @@ from alexnet_tf import command
 
 
 def define_flags(flags):
-    flags.DEFINE_string("model_dir", None, "Base path or version directory.")
+    flags.DEFINE_string("model_dir", None, "Base path or version directory.", required=True)
     flags.DEFINE_string("model_name", "alexnet", "The name clients ask for.")
     flags.DEFINE_integer("grpc_port", 8500, "gRPC port on 127.0.0.1 (0: any free port).")
     flags.DEFINE_integer("rest_port", 8501, "REST port on 127.0.0.1 (0: any free port).")
     flags.DEFINE_string("port_file", None, "Write the bound ports here as JSON once ready.")
     flags.DEFINE_integer("max_seconds", 3600, "Stop by itself after this long.")
-    flags.mark_flag_as_required("model_dir")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.export import serving_front_ends
-    FLAGS = flags.FLAGS
     serving_front_ends.serve(FLAGS.model_dir, model_name=FLAGS.model_name,
                              grpc_port=FLAGS.grpc_port, rest_port=FLAGS.rest_port,
                              port_file=FLAGS.port_file, max_seconds=FLAGS.max_seconds,

@@ -23,7 +23,8 @@ from alexnet_tf import command
 def define_flags(flags):
     from alexnet_tf.export.signatures import ServingLimits
     defaults = ServingLimits()
-    flags.DEFINE_string("model", None, "A .keras file or a training work directory.")
+    flags.DEFINE_string("model", None, "A .keras file or a training work directory.",
+                        required=True)
     flags.DEFINE_string("output", "models/alexnet", "The model's base path (versions go "
                         "inside).")
     flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
@@ -38,20 +39,17 @@ def define_flags(flags):
     flags.DEFINE_integer("max_image_bytes", defaults.max_image_bytes, "Bytes per image.")
     flags.DEFINE_integer("max_request_bytes", defaults.max_request_bytes, "Bytes per request.")
     flags.DEFINE_integer("top_k", defaults.top_k, "Classes returned per image.")
-    flags.DEFINE_bool("verify", True, "Run the version as TF Serving would before "
-                      "publishing it.")
+    flags.DEFINE_bool("verify", True, "Run the version as TF Serving would before publishing.")
     flags.DEFINE_string("server_config_dir", None, "Where models.config and "
                         "batching_parameters.txt go (default: beside --output).")
     flags.DEFINE_string("serving_base_path", None, "The base path as the server sees it, "
                         "e.g. /models/alexnet in a container (default: --output, absolute).")
-    flags.mark_flag_as_required("model")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.export import serving_export, trained_model
     from alexnet_tf.export.signatures import ServingLimits
-    FLAGS = flags.FLAGS
     trained = trained_model.load_trained_model(
         FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set, statistics=FLAGS.statistics,
         class_names=FLAGS.class_names)

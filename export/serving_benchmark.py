@@ -135,8 +135,7 @@ def define_flags(flags):
 def main(args):
     import json
 
-    from absl import flags
-    FLAGS = flags.FLAGS
+    from absl.flags import FLAGS
     if bool(FLAGS.preset) == bool(FLAGS.model):
         return command.fail("pass exactly one of --preset or --model")
     print(json.dumps(measure(preset=FLAGS.preset, model_path=FLAGS.model,

@@ -22,21 +22,19 @@ from alexnet_tf import command
 
 def define_flags(flags):
     flags.DEFINE_string("model_dir", None, "A version directory or a base path (highest "
-                        "version).")
+                        "version).", required=True)
     flags.DEFINE_string("requests", None, "Folder of *.predict.pb / *.rest.json requests.")
     flags.DEFINE_string("responses", None, "Where answers go (default: the requests folder).")
     flags.DEFINE_bool("disable_xla", True, "Disable XLA compilation as TF Serving does by "
                       "default.")
     flags.DEFINE_bool("warmup", True, "Replay assets.extra/tf_serving_warmup_requests.")
-    flags.mark_flag_as_required("model_dir")
 
 
 def main(args):
     import json
 
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.export import serving_session
-    FLAGS = flags.FLAGS
     report = serving_session.preflight(FLAGS.model_dir, FLAGS.requests,
                                        FLAGS.responses or FLAGS.requests,
                                        disable_xla=FLAGS.disable_xla, warmup=FLAGS.warmup)

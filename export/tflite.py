@@ -21,7 +21,8 @@ from alexnet_tf import command
 
 def define_flags(flags):
     from alexnet_tf.export.tflite_conversion import KINDS
-    flags.DEFINE_string("model", None, "A .keras file or a training work directory.")
+    flags.DEFINE_string("model", None, "A .keras file or a training work directory.",
+                        required=True)
     flags.DEFINE_string("output", "models/tflite", "Output folder.")
     flags.DEFINE_string("preset", None, "Config preset for a bare .keras file.")
     flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
@@ -30,15 +31,13 @@ def define_flags(flags):
     flags.DEFINE_integer("calibration_images", 200, "Training images for full-int8 "
                          "calibration.")
     flags.DEFINE_integer("verification_images", 360, "Validation images for the parity check.")
-    flags.mark_flag_as_required("model")
 
 
 def main(args):
     import os
 
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.export import tflite_conversion, trained_model
-    FLAGS = flags.FLAGS
     trained = trained_model.load_trained_model(
         FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set, statistics=FLAGS.statistics,
         require_statistics=False)

@@ -599,8 +599,7 @@ def _commit() -> str:
 
 
 def main(args):
-    from absl import flags
-    FLAGS = flags.FLAGS
+    from absl.flags import FLAGS
     if FLAGS.child:
         if FLAGS.child not in CHILDREN:
             return command.fail(f"unknown child {FLAGS.child!r}")

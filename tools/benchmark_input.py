@@ -213,8 +213,7 @@ def define_flags(flags):
 
 
 def main(args):
-    from absl import flags
-    FLAGS = flags.FLAGS
+    from absl.flags import FLAGS
     unknown = [source for source in FLAGS.sources if source not in SOURCES]
     if unknown:
         return command.fail(f"unknown --sources {unknown}; choose from {list(SOURCES)}")

@@ -78,8 +78,7 @@ def define_flags(flags):
 
 
 def main(args):
-    from absl import flags
-    FLAGS = flags.FLAGS
+    from absl.flags import FLAGS
     measure(FLAGS.dir, FLAGS.rows, FLAGS.dim, FLAGS.queries, FLAGS.k, FLAGS.dtype)
 
 

@@ -26,9 +26,8 @@ def define_flags(flags):
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.data import pipeline
-    FLAGS = flags.FLAGS
     stats, path = pipeline.compute_and_save_statistics(_data_flags.source_config(FLAGS),
                                                        FLAGS.out)
     if path is None:

@@ -20,7 +20,7 @@ from alexnet_tf import command
 
 def define_flags(flags):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "caffe-tensorflow bvlc_alexnet.npy.")
+                        "caffe-tensorflow bvlc_alexnet.npy.", required=True)
     flags.DEFINE_string("out", "figure3_kernels.png", "Where to write the PNG.")
     flags.DEFINE_string("layer", "conv1", "Which layer's kernels (3 or 1 input channels).")
     flags.DEFINE_integer("groups", 2, "Halves to draw separately (2: the paper's two GPUs).")
@@ -28,17 +28,15 @@ def define_flags(flags):
     flags.DEFINE_integer("columns", None, "Kernels per row (default: 16 for 48 per group).")
     flags.DEFINE_bool("sum_channels", False, "Draw each kernel summed over its input "
                       "channels (grey): what a model trained on grey images uses.")
-    flags.mark_flag_as_required("model")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.figures import kernel_figure
-    FLAGS = flags.FLAGS
     path = kernel_figure.make_kernel_figure(
         FLAGS.model, FLAGS.out, layer=FLAGS.layer, groups=FLAGS.groups, scale=FLAGS.scale,
         columns=FLAGS.columns, sum_channels=FLAGS.sum_channels)
-    print(f"wrote {path}")
+    return command.wrote([path])
 
 
 def run(argv=None):

@@ -22,7 +22,7 @@ from alexnet_tf import command
 
 def define_flags(flags):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
+                        "bvlc_alexnet.npy.", required=True)
     flags.DEFINE_list("images", None, "Image files and/or folders.")
     flags.DEFINE_string("split", None, "Or a split of the model's dataset, e.g. validation.")
     flags.DEFINE_integer("count", 8, "Images to show (the first of --images or --split).")
@@ -32,18 +32,15 @@ def define_flags(flags):
     flags.DEFINE_string("out", "figure4_top5.png", "Where to write the PNG.")
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
                         "model).")
-    flags.mark_flag_as_required("model")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.figures import top5
-    FLAGS = flags.FLAGS
     result = top5.top5_figure(FLAGS.model, FLAGS.out, images=FLAGS.images, split=FLAGS.split,
                               count=FLAGS.count, start=FLAGS.start, k=FLAGS.k,
                               columns=FLAGS.columns, statistics=FLAGS.statistics)
-    print(f"wrote {result['figure']}")
-    return command.skipped(result["skipped"])
+    return command.wrote([result["figure"]], result["skipped"])
 
 
 def run(argv=None):

@@ -149,8 +149,7 @@ def define_flags(flags):
 
 
 def main(args):
-    from absl import flags
-    FLAGS = flags.FLAGS
+    from absl.flags import FLAGS
     if FLAGS.child:
         run_child(FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps, FLAGS.inter_op)
         return

@@ -24,7 +24,7 @@ from alexnet_tf import command
 
 def define_flags(flags):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
+                        "bvlc_alexnet.npy.", required=True)
     flags.DEFINE_list("queries", None, "Query image files and/or folders.")
     flags.DEFINE_string("query_split", None, "Or queries from a split of the model's dataset "
                         "(e.g. validation, against --gallery_split=train as in the paper).")
@@ -36,7 +36,7 @@ def define_flags(flags):
                         "model's dataset (its config's data.dataset / --data_dir).")
     flags.DEFINE_string("data_dir", None, "Overrides the config's data.data_dir.")
     flags.DEFINE_string("store", None, "Directory for the gallery's fc7 features "
-                        "(created, resumed or reused).")
+                        "(created, resumed or reused).", required=True)
     flags.DEFINE_integer("k", 6, "Neighbours per query.")
     flags.DEFINE_string("out", "figure4_neighbours.png", "Where to write the PNG.")
     flags.DEFINE_integer("batch_size", 128, "Images per batch for the features.")
@@ -44,13 +44,11 @@ def define_flags(flags):
     flags.DEFINE_bool("exclude_self", True, "Drop a gallery image that is the query file.")
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
                         "model).")
-    flags.mark_flags_as_required(["model", "store"])
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.figures import neighbours
-    FLAGS = flags.FLAGS
     result = neighbours.similarity_figure(
         FLAGS.model, FLAGS.queries, FLAGS.out, store_dir=FLAGS.store,
         gallery_folder=FLAGS.gallery, gallery_split=FLAGS.gallery_split,
@@ -60,8 +58,7 @@ def main(args):
         data_dir=FLAGS.data_dir)
     for path, row in zip(result["queries"], result["neighbours"]):
         print(path + ": " + ", ".join(f"{key} ({d:.3g})" for key, d in row))
-    print(f"wrote {result['figure']}")
-    return command.skipped(result["skipped"])
+    return command.wrote([result["figure"]], result["skipped"])
 
 
 def run(argv=None):

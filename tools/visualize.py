@@ -25,7 +25,7 @@ from alexnet_tf import command
 
 def define_flags(flags):
     flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.")
+                        "bvlc_alexnet.npy.", required=True)
     flags.DEFINE_string("out_dir", "visualizations", "Directory for the PNGs.")
     flags.DEFINE_list("images", None, "Images (files/folders) for saliency and Grad-CAM.")
     flags.DEFINE_string("split", None, "Or images from a split of the model's dataset.")
@@ -40,22 +40,18 @@ def define_flags(flags):
                       "in colour or grey (auto: grey for the digits dataset).")
     flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
                         "model).")
-    flags.mark_flag_as_required("model")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf.figures import model_views
-    FLAGS = flags.FLAGS
     result = model_views.visualize(
         FLAGS.model, FLAGS.out_dir, images=FLAGS.images, split=FLAGS.split,
         count=FLAGS.count, conv_layer=FLAGS.conv_layer, filters=FLAGS.filters,
         classes=FLAGS.classes, steps=FLAGS.steps, cam_layer=FLAGS.cam_layer,
         grey={"auto": None, "rgb": False, "grey": True}[FLAGS.colour],
         statistics=FLAGS.statistics)
-    for path in result["figures"].values():
-        print(f"wrote {path}")
-    return command.skipped(result["skipped"])
+    return command.wrote(result["figures"].values(), result["skipped"])
 
 
 def run(argv=None):

@@ -25,19 +25,17 @@ from alexnet_tf.tools import _data_flags
 
 def define_flags(flags):
     _data_flags.define_source_flags(flags)
-    flags.DEFINE_string("output_dir", None, "Directory for the shards.")
+    flags.DEFINE_string("output_dir", None, "Directory for the shards.", required=True)
     flags.DEFINE_integer("examples_per_shard", 2048, "Examples per shard (about 50 MB at "
                          "256 px).")
     flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality of the re-encoded images.")
     flags.DEFINE_bool("statistics", True, "Also compute the training split's statistics.")
-    flags.mark_flag_as_required("output_dir")
 
 
 def main(args):
-    from absl import flags
+    from absl.flags import FLAGS
     from alexnet_tf import config
     from alexnet_tf.data import pipeline, record_writer
-    FLAGS = flags.FLAGS
     cfg = _data_flags.source_config(FLAGS)
     metadata = record_writer.write_tfrecords(cfg, FLAGS.output_dir,
                                              examples_per_shard=FLAGS.examples_per_shard,

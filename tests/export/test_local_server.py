@@ -2,9 +2,7 @@
 (XLA compilation disabled, as the real server), compared with the in-memory model."""
 import base64
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,10 +22,9 @@ from alexnet_tf.data.statistics import DatasetStatistics
 from alexnet_tf.export import warmup
 from alexnet_tf.export.serving_export import export_saved_model
 from alexnet_tf.export.trained_model import TrainedModel
+import tools_support
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
-
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +37,9 @@ def server(tmp_path_factory):
     trained = TrainedModel(model, cfg, stats, class_names.for_classes(10, "digits"))
     export_saved_model(trained, root / "models" / "alexnet", verify=False)
     port_file = root / "ports.json"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(p for p in [CHECKOUT, os.environ.get("PYTHONPATH")]
-                                          if p))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "export.local_server", f"--model_dir={root / 'models' / 'alexnet'}",
-         "--grpc_port=0", "--rest_port=0", f"--port_file={port_file}", "--max_seconds=300"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = tools_support.start_module(
+        "export.local_server", f"--model_dir={root / 'models' / 'alexnet'}", "--grpc_port=0",
+        "--rest_port=0", f"--port_file={port_file}", "--max_seconds=300")
     deadline = time.monotonic() + 180
     while not port_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:

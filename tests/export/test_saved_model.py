@@ -8,8 +8,6 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -27,9 +25,9 @@ from alexnet_tf.data import preprocessing
 from alexnet_tf.network.model import build_alexnet, fc7_features, with_softmax
 from alexnet_tf.data.statistics import DatasetStatistics
 from alexnet_tf.export import servability, serving_session, signatures, versioning
+import tools_support
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIMITS = dict(max_batch_size=8, max_image_bytes=300_000, max_request_bytes=1_000_000, top_k=3)
 CLASS_NAMES = [f"class_{i}" for i in range(10)]
 
@@ -152,13 +150,9 @@ def served(tmp_path_factory):
 
     base = root / "models" / "alexnet"
     flags = [f"--{k}={v}" for k, v in LIMITS.items()]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(p for p in [CHECKOUT, os.environ.get("PYTHONPATH")]
-                                          if p))
-    result = subprocess.run(
-        [sys.executable, "-m", "export.saved_model", f"--model={workdir}", f"--output={base}",
-         "--serving_base_path=/models/alexnet", *flags],
-        capture_output=True, text=True, env=env, timeout=600)
+    result = tools_support.run_module("export.saved_model", f"--model={workdir}",
+                                      f"--output={base}", "--serving_base_path=/models/alexnet",
+                                      *flags, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     version_dir = base / "1"
 

@@ -13,6 +13,7 @@ no batching, no version polling — and stops by itself after `max_seconds`.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -23,11 +24,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import tensorflow as tf
 
+from alexnet_tf import command
 from alexnet_tf.export import serving_session
 
 _PREDICT_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
 _STATUS_PATH = re.compile(r"^/v1/models/([^/:]+)$")
 _LOOPBACK = "127.0.0.1"
+
+
+class PortInUseError(command.UserError):
+    def __init__(self, front_end: str, port: int):
+        super().__init__(f"{front_end} port {port} on {_LOOPBACK} is in use (another server? "
+                         f"--{front_end.lower()}_port=0 picks a free one)")
 
 
 def _status(error):
@@ -85,13 +93,27 @@ class LocalServer:
             def Classify(self, request, context):  # noqa: N802
                 return answer(server.classify, request, context)
 
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        try:
+            self._http = ThreadingHTTPServer((_LOOPBACK, rest_port), self._rest_handler())
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUseError("REST", rest_port) from None
+            raise
+        # gRPC would share a port another process listens on (SO_REUSEPORT) and split the
+        # requests between the two: the port must be this server's alone.
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                                 options=[("grpc.so_reuseport", 0)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(),
                                                                              self._grpc)
-        bound_grpc = self._grpc.add_insecure_port(f"{_LOOPBACK}:{grpc_port}")
+        try:
+            bound_grpc = self._grpc.add_insecure_port(f"{_LOOPBACK}:{grpc_port}")
+        except RuntimeError:            # grpcio >= 1.60 raises; older ones return 0
+            bound_grpc = 0
+        if not bound_grpc:
+            self._http.server_close()
+            self._grpc = self._http = None
+            raise PortInUseError("gRPC", grpc_port)
         self._grpc.start()
-
-        self._http = ThreadingHTTPServer((_LOOPBACK, rest_port), self._rest_handler())
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
         return {"grpc": bound_grpc, "rest": self._http.server_address[1]}
 

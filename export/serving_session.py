@@ -63,8 +63,15 @@ class SessionServable:
         self.model_name = model_name
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
-        meta_graph = tf.compat.v1.saved_model.loader.load(
-            self.session, [servability.SERVE_TAG], version_dir)
+        # The server's own (TF1) loader, on purpose: its deprecation notice is not news.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            meta_graph = tf.compat.v1.saved_model.loader.load(
+                self.session, [servability.SERVE_TAG], version_dir)
+        finally:
+            logger.setLevel(level)
         self.signatures = dict(meta_graph.signature_def)
 
     def close(self):

@@ -28,25 +28,42 @@ def new_figure(width_px: int, height_px: int):
 
 
 def save_png(fig, path) -> pathlib.Path:
-    """Writes the figure as a PNG (via a temporary file, so a crash never leaves half a
-    file) and closes it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=DPI, format="png", facecolor=fig.get_facecolor())
-    os.replace(tmp.name, path)
-    plt.close(fig)
-    return path
+    """Writes the figure as a PNG (whole or not at all: `_write_whole`) and closes it."""
+    try:
+        return _write_whole(path, lambda temporary: fig.savefig(
+            temporary, dpi=DPI, format="png", facecolor=fig.get_facecolor()))
+    finally:
+        plt.close(fig)
 
 
 def save_image(image: np.ndarray, path) -> pathlib.Path:
     """Writes a uint8 (H, W, 3) array as a PNG of exactly that size."""
     from PIL import Image
+    return _write_whole(path, lambda temporary: Image.fromarray(
+        np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG"))
+
+
+def _write_whole(path, write) -> pathlib.Path:
+    """`write(temporary path)`, then the file renamed into place: readers see the previous
+    file or the new one, never half of one. A failure (a full disk) leaves the previous file
+    and no temporary file, and its OSError names `path`. The file gets the mode any new file
+    gets (the umask's), not a temporary file's private one."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp.name, format="PNG")
-    os.replace(tmp.name, path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException as e:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        if isinstance(e, OSError):
+            e.filename = str(path)
+        raise
     return path
 
 

@@ -20,9 +20,10 @@ Exit codes, the same in every command:
 
 A command whose inputs are partly usable (`predict`, the figure tools with some
 unreadable images among those named) reports each unusable one and exits 2 after doing the
-rest. A dataset's unreadable files (`write_tfrecords`, `compute_statistics`, training) are
-skipped and counted instead: the run is still 0. A full disk is one `error: disk full
-writing <file>` line, exit 2, whichever command it stops.
+rest. A dataset's unreadable files (training, `write_tfrecords`, `compute_statistics`) are
+skipped instead and the run still exits 0 (`write_tfrecords` counts them in dataset.json).
+A full disk is one `error: disk full writing <file>` line, exit 2, whichever command it
+stops.
 
 A command that runs another in a child process (`export.saved_model` its serving check,
 the benchmarks their measurements) starts it with `child_process(...)`, so that the
@@ -186,13 +187,16 @@ def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
     it returns, so one process (a test) may run any number of commands in turn."""
     from absl import flags
     defined = set(flags.FLAGS)
+    own = []
     try:
-        define_flags(flags)
-        own = [name for name in flags.FLAGS if name not in defined]
+        try:
+            define_flags(flags)
+        finally:   # only these: a library main imports may define flags of its own
+            own = [name for name in flags.FLAGS if name not in defined]
         return _parse_and_run(module_name, own, main, takes_arguments=takes_arguments,
                               argv=list(sys.argv if argv is None else argv), parse=parse)
     finally:
-        for name in set(flags.FLAGS) - defined:
+        for name in own:
             delattr(flags.FLAGS, name)
 
 

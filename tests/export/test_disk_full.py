@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from alexnet_tf import config
-from alexnet_tf.network.model import build_alexnet
-from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf.data import class_names
+import tools_support
 from alexnet_tf.export import output_files, saved_model, server_config, serving_export
 from alexnet_tf.export import tflite_conversion as tflite, trained_model, warmup
 from alexnet_tf.export.serving_export import export_saved_model
-from alexnet_tf.export.trained_model import TrainedModel
-import tools_support
 
 NO_SPACE = os.strerror(errno.ENOSPC)
 
@@ -41,10 +36,7 @@ def _contents(folder):
 
 @pytest.fixture(scope="module")
 def trained():
-    cfg = config.get_config("tiny")
-    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    classes = class_names.for_classes(10, cfg.data.dataset)
-    return TrainedModel(build_alexnet(cfg.model), cfg, stats, classes)
+    return tools_support.tiny_trained([120.0, 115.0, 100.0])
 
 
 class _FillingFile:

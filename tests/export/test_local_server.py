@@ -8,21 +8,16 @@ import urllib.error
 import urllib.request
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from alexnet_tf.data import class_names, preprocessing
-
-from alexnet_tf import config
-from alexnet_tf.network.model import build_alexnet, with_softmax
-from alexnet_tf.data.statistics import DatasetStatistics
+import tools_support
+from alexnet_tf.data import preprocessing
 from alexnet_tf.export import warmup
 from alexnet_tf.export.serving_export import export_saved_model
-from alexnet_tf.export.trained_model import TrainedModel
-import tools_support
+from alexnet_tf.network.model import with_softmax
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
 
@@ -30,11 +25,8 @@ pytestmark = pytest.mark.slow  # builds, exports and serves real models
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("local_server")
-    cfg = config.get_config("tiny")
-    keras.utils.set_random_seed(21)
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([127.0, 120.0, 110.0], size=cfg.data.resize_size)
-    trained = TrainedModel(model, cfg, stats, class_names.for_classes(10, "digits"))
+    trained = tools_support.tiny_trained([127.0, 120.0, 110.0], seed=21)
+    cfg, model, stats = trained.cfg, trained.model, trained.stats
     export_saved_model(trained, root / "models" / "alexnet", verify=False)
     port_file = root / "ports.json"
     process = tools_support.start_module(

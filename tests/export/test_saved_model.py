@@ -137,10 +137,8 @@ def build_requests(folder, images, pixels):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    cfg = config.get_config("tiny")
-    keras.utils.set_random_seed(3)
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([131.0, 118.0, 102.0], size=cfg.data.resize_size)
+    trained = tools_support.tiny_trained([131.0, 118.0, 102.0], seed=3)
+    cfg, model, stats = trained.cfg, trained.model, trained.stats
     workdir = root / "workdir"
     workdir.mkdir()
     checkpointing.save_config(cfg, workdir)
@@ -525,16 +523,11 @@ def test_a_bare_keras_file_needs_its_statistics(tmp_path, served, capsys):
 def test_imagenet_classes_come_out_as_synsets_and_names(tmp_path):
     """1000 ImageNet classes (as the paper preset has): labels are synset ids, names come
     from the shipped table, in TFDS label order."""
-    from alexnet_tf.data import class_names
     from alexnet_tf.export.serving_export import export_saved_model
-    from alexnet_tf.export.trained_model import TrainedModel
-    cfg = config.override(config.get_config("tiny"), ["model.num_classes=1000",
-                                                      "data.dataset=imagenet2012"])
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    table = class_names.for_classes(1000, cfg.data.dataset)
-    summary = export_saved_model(TrainedModel(model, cfg, stats, table), tmp_path / "m",
-                                 verify=False)
+    trained = tools_support.tiny_trained(overrides=["model.num_classes=1000",
+                                                    "data.dataset=imagenet2012"])
+    table = trained.classes
+    summary = export_saved_model(trained, tmp_path / "m", verify=False)
     serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
     out = serve(images=tf.constant(good_images()[:1]))
     ids = out["top_k_class_ids"].numpy()[0]

@@ -18,6 +18,21 @@ MEAN_RGB = (40.0, 50.0, 60.0)
 CLASS_LABELS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
+def tiny_trained(mean_rgb=MEAN_RGB, seed=None, overrides=()):
+    """An export's `TrainedModel`: the tiny preset (with `overrides`) with random weights
+    (from `seed`, if given), per-channel statistics of `mean_rgb`, the dataset's class
+    names."""
+    import keras
+    from alexnet_tf.data import class_names
+    from alexnet_tf.export.trained_model import TrainedModel
+    cfg = config.override(config.get_config("tiny"), list(overrides))
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    stats = DatasetStatistics.per_channel(mean_rgb, size=cfg.data.resize_size)
+    return TrainedModel(build_alexnet(cfg.model), cfg, stats,
+                        class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
+
+
 def make_workdir(root) -> pathlib.Path:
     """`root/work`: the tiny preset's model.keras (random weights), config.json, a
     per-channel statistics.npz and class_names.txt, as training leaves them."""

@@ -13,6 +13,28 @@ LITE = ["ai-edge-litert>=2.0"]
 TOOLS = ["matplotlib>=3.8", "pillow>=10.0"]
 TEST = ["pytest>=8.0", "pytest-xdist>=3.5"] + SERVING + LITE + TOOLS
 
+# Every user-facing command as a console script; each module's run() returns the exit code.
+COMMANDS = {
+    "alexnet-train": "alexnet_tf.train",
+    "alexnet-evaluate": "alexnet_tf.evaluate",
+    "alexnet-predict": "alexnet_tf.predict",
+    "alexnet-export": "alexnet_tf.export.saved_model",
+    "alexnet-export-tflite": "alexnet_tf.export.tflite",
+    "alexnet-serving-check": "alexnet_tf.export.serving_check",
+    "alexnet-local-server": "alexnet_tf.export.local_server",
+    "alexnet-serving-benchmark": "alexnet_tf.export.serving_benchmark",
+    "alexnet-figure-kernels": "alexnet_tf.tools.figure_kernels",
+    "alexnet-figure-top5": "alexnet_tf.tools.figure_top5",
+    "alexnet-similarity-search": "alexnet_tf.tools.similarity_search",
+    "alexnet-visualize": "alexnet_tf.tools.visualize",
+    "alexnet-compute-statistics": "alexnet_tf.tools.compute_statistics",
+    "alexnet-write-tfrecords": "alexnet_tf.tools.write_tfrecords",
+    "alexnet-benchmark-input": "alexnet_tf.tools.benchmark_input",
+    "alexnet-benchmark-similarity-search": "alexnet_tf.tools.benchmark_similarity_search",
+    "alexnet-benchmark": "alexnet_tf.tools.benchmark",
+    "alexnet-profile-step": "alexnet_tf.tools.profile_step",
+}
+
 setup(
     name="alexnet_tf",
     version=VERSION,
@@ -40,8 +62,8 @@ setup(
         "scikit-learn>=1.4",          # the embedded default data (load_digits)
     ],
     extras_require={"serving": SERVING, "lite": LITE, "tools": TOOLS, "test": TEST},
-    entry_points={"console_scripts": ["alexnet-train=alexnet_tf.train:run",
-                                      "alexnet-evaluate=alexnet_tf.evaluate:run"]},
+    entry_points={"console_scripts": [f"{script}={module}:run"
+                                      for script, module in COMMANDS.items()]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

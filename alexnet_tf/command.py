@@ -18,8 +18,16 @@ Exit codes, the same in every command:
 | 3 | the training loss became NaN or infinite (the last good checkpoint is kept) |
 | 42 | stopped by SIGTERM/SIGINT after saving; the same command resumes |
 
-A command whose inputs are partly usable (`predict` with some unreadable images) reports
-each unusable one and exits 2 after doing the rest.
+A command whose inputs are partly usable (`predict`, the figure tools with some
+unreadable images among those named) reports each unusable one and exits 2 after doing the
+rest. A dataset's unreadable files (training, `write_tfrecords`, `compute_statistics`) are
+skipped instead and the run still exits 0 (`write_tfrecords` counts them in dataset.json).
+A full disk is one `error: disk full writing <file>` line, exit 2, whichever command it
+stops.
+
+A command that runs another in a child process (`export.saved_model` its serving check,
+the benchmarks their measurements) starts it with `child_process(...)`, so that the
+child imports this same alexnet_tf: a checkout's, an installed one or Bazel's.
 
 A quiet start: TensorFlow's C++ start-up lines (`cpu_feature_guard`, `cuInit`, `oneDNN
 custom operations`, ...) are kept off the screen unless `TF_CPP_MIN_LOG_LEVEL` asks for
@@ -121,9 +129,41 @@ def error_line(error) -> str:
     return f"{lines[0]} [{len(lines) - 1} more lines]"
 
 
+def disk_full_line(error) -> str | None:
+    """`disk full writing <file>` when `error` is a full disk or quota that no library code
+    worded itself (an OSError, or TensorFlow's "<file>; No space left on device"), else None."""
+    from alexnet_tf import atomic
+    if not atomic.is_disk_full(error):
+        return None
+    return f"disk full writing {atomic.full_path(error) or 'the output'}"
+
+
+def child_process(module: str, *args) -> dict:
+    """subprocess keyword arguments running `python -m <module> args` with the alexnet_tf
+    this process imported: the child starts in the folder it was imported from, so paths
+    among `args` must be absolute."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {"args": [sys.executable, "-m", module, *map(str, args)], "cwd": root}
+
+
 def fail(message: str) -> int:
     sys.stderr.write(f"error: {message}\n")
     return EXIT_USAGE
+
+
+def skipped(messages) -> int:
+    """After a command did what its usable inputs allowed: one `skipped: ...` line on stderr
+    per input it could not use, and the exit code, 2 if there was any (else 0)."""
+    for message in messages:
+        sys.stderr.write(f"skipped: {message}\n")
+    return EXIT_USAGE if messages else EXIT_OK
+
+
+def wrote(paths, skipped_inputs=()) -> int:
+    """The end of a command that writes files: `wrote <path>` for each, then `skipped`."""
+    for path in paths:
+        print(f"wrote {path}")
+    return skipped(skipped_inputs)
 
 
 _HELP = ("--help", "-h", "-?", "--helpshort", "--helpfull")
@@ -134,12 +174,25 @@ def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
     """Declares the flags, parses argv, calls `main(args)`; returns the exit code.
 
     `parse(argv) -> argv` may take arguments absl cannot declare out of argv first
-    (the training command's `--config.a.b=v`)."""
-    from absl import flags, logging
-    argv = list(sys.argv if argv is None else argv)
+    (the training command's `--config.a.b=v`). The command's flags are removed again when
+    it returns, so one process (a test) may run any number of commands in turn."""
+    from absl import flags
     defined = set(flags.FLAGS)
-    define_flags(flags)
-    own = [name for name in flags.FLAGS if name not in defined]
+    own = []
+    try:
+        try:
+            define_flags(flags)
+        finally:   # only these: a library main imports may define flags of its own
+            own = [name for name in flags.FLAGS if name not in defined]
+        return _parse_and_run(module_name, own, main, takes_arguments=takes_arguments,
+                              argv=list(sys.argv if argv is None else argv), parse=parse)
+    finally:
+        for name in own:
+            delattr(flags.FLAGS, name)
+
+
+def _parse_and_run(module_name, own, main, *, takes_arguments, argv, parse) -> int:
+    from absl import flags, logging
     if any(arg in _HELP for arg in argv[1:]):
         print(_help(module_name, own, full="--helpfull" in argv[1:]))
         return EXIT_OK
@@ -157,6 +210,10 @@ def run(module_name: str, define_flags, main, *, takes_arguments: bool = False,
         code = main(args)
     except USER_ERRORS as e:
         return fail(error_line(e))
+    except Exception as e:
+        if disk_full_line(e) is None:
+            raise
+        return fail(disk_full_line(e))
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

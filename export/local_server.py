@@ -1,185 +1,42 @@
-"""A local stand-in for `tensorflow_model_server`, to try clients without the binary.
+"""`python -m export.local_server` (`alexnet-local-server`): a local stand-in for
+`tensorflow_model_server`, to try clients without the binary.
 
     python -m export.local_server --model_dir=models/alexnet --grpc_port=8500 --rest_port=8501
 
 Serves the highest version under `--model_dir` the way `serving_check` runs it (XLA
-compilation disabled, TF1 session loader, warmup replayed) on 127.0.0.1 only:
-- gRPC `tensorflow.serving.PredictionService/Predict` and `/Classify` (tf.Examples through
-  the `classify` signature), with tensorflow-serving-api's stub;
-- REST `POST /v1/models/<name>[/versions/<n>]:predict` (row or columnar JSON) and
-  `GET /v1/models/<name>` (version status).
-Errors come back as the server sends them: gRPC status INVALID_ARGUMENT / INTERNAL with the
-message, REST HTTP 400 / 500 with `{"error": message}`. It is a development aid — one model,
-no batching, no version polling — and stops by itself after `--max_seconds`.
+compilation disabled, TF1 session loader, warmup replayed) on 127.0.0.1 only: gRPC
+Predict and Classify, REST `:predict` and the version status, errors as the server sends
+them (`alexnet_tf.export.serving_front_ends`). A development aid: one model, no batching,
+no version polling; it stops by itself after `--max_seconds`, or at Ctrl-C (exit 0).
 """
 from __future__ import annotations
 
-import json
-import os
-import re
-import threading
-import time
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
 
-import tensorflow as tf
-
-from alexnet_tf.export import serving_check
-_PREDICT_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
-_STATUS_PATH = re.compile(r"^/v1/models/([^/:]+)$")
-_LOOPBACK = "127.0.0.1"
+from alexnet_tf import command
 
 
-def _status(error):
-    import grpc
-    if isinstance(error, tf.errors.InvalidArgumentError):
-        return grpc.StatusCode.INVALID_ARGUMENT, 400
-    if isinstance(error, tf.errors.NotFoundError):
-        return grpc.StatusCode.NOT_FOUND, 404
-    return grpc.StatusCode.INTERNAL, 500
-
-
-class LocalServer:
-    """gRPC and REST front ends over one `SessionServable`."""
-
-    def __init__(self, servable: serving_check.SessionServable, model_name="alexnet"):
-        self.servable = servable
-        self.model_name = model_name
-        self.version = os.path.basename(os.path.normpath(servable.version_dir))
-        self._grpc = None
-        self._http = None
-
-    def _check_model(self, name, version=None):
-        if name != self.model_name or (version and version != self.version):
-            raise tf.errors.NotFoundError(None, None, f"Servable not found for request: "
-                                          f"Specific({name}, {version or 'latest'})")
-
-    def _check_spec(self, spec):
-        self._check_model(spec.name, spec.version.value and str(spec.version.value))
-
-    def predict(self, request):
-        self._check_spec(request.model_spec)
-        return self.servable.predict(request)
-
-    def classify(self, request):
-        self._check_spec(request.model_spec)
-        return self.servable.classify(request)
-
-    def start(self, grpc_port=0, rest_port=0) -> dict:
-        import grpc
-        from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-        server = self
-
-        def answer(method, request, context):
-            try:
-                return method(request)
-            except (tf.errors.OpError, ValueError) as e:
-                message = e.message if isinstance(e, tf.errors.OpError) else str(e)
-                context.abort(_status(e)[0], message)
-
-        class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-            def Predict(self, request, context):  # noqa: N802 (gRPC method names)
-                return answer(server.predict, request, context)
-
-            def Classify(self, request, context):  # noqa: N802
-                return answer(server.classify, request, context)
-
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(),
-                                                                             self._grpc)
-        bound_grpc = self._grpc.add_insecure_port(f"{_LOOPBACK}:{grpc_port}")
-        self._grpc.start()
-
-        self._http = ThreadingHTTPServer((_LOOPBACK, rest_port), self._rest_handler())
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        return {"grpc": bound_grpc, "rest": self._http.server_address[1]}
-
-    def stop(self):
-        if self._grpc:
-            self._grpc.stop(grace=1)
-        if self._http:
-            self._http.shutdown()
-
-    def _rest_handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, code, body):
-                data = json.dumps(body).encode("utf-8")
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                match = _STATUS_PATH.match(self.path)
-                if not match or match.group(1) != server.model_name:
-                    return self._reply(404, {"error": f"no model at {self.path}"})
-                self._reply(200, {"model_version_status": [{
-                    "version": server.version, "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""}}]})
-
-            def do_POST(self):  # noqa: N802
-                match = _PREDICT_PATH.match(self.path)
-                if not match:
-                    return self._reply(404, {"error": f"unknown path {self.path}"})
-                try:
-                    server._check_model(match.group(1), match.group(2))
-                    length = int(self.headers.get("Content-Length", 0))
-                    try:
-                        body = json.loads(self.rfile.read(length) or b"null")
-                    except ValueError as e:
-                        raise tf.errors.InvalidArgumentError(None, None,
-                                                             f"JSON parse error: {e}") from None
-                    if not isinstance(body, dict):
-                        raise tf.errors.InvalidArgumentError(None, None,
-                                                             "the body must be a JSON object")
-                    self._reply(200, server.servable.rest(body))
-                except (tf.errors.OpError, ValueError) as e:
-                    message = e.message if isinstance(e, tf.errors.OpError) else str(e)
-                    self._reply(_status(e)[1], {"error": message})
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-
-def main(argv):
-    from absl import flags
-    del argv
-    FLAGS = flags.FLAGS
-    serving_check.disable_xla_compilation()
-    servable = serving_check.SessionServable(
-        serving_check.resolve_version_dir(FLAGS.model_dir), model_name=FLAGS.model_name)
-    records = servable.replay_warmup()
-    server = LocalServer(servable, model_name=FLAGS.model_name)
-    ports = server.start(FLAGS.grpc_port, FLAGS.rest_port)
-    print(f"serving {servable.version_dir} as {FLAGS.model_name!r} on {_LOOPBACK}: gRPC "
-          f"{ports['grpc']}, REST {ports['rest']} ({records} warmup records replayed; "
-          f"XLA compilation disabled); stopping after {FLAGS.max_seconds} s", flush=True)
-    if FLAGS.port_file:
-        temporary = FLAGS.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            json.dump(ports, f)
-        os.replace(temporary, FLAGS.port_file)
-    try:
-        time.sleep(FLAGS.max_seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        servable.close()
-
-
-if __name__ == "__main__":
-    from absl import app, flags
+def define_flags(flags):
     flags.DEFINE_string("model_dir", None, "Base path or version directory.", required=True)
     flags.DEFINE_string("model_name", "alexnet", "The name clients ask for.")
     flags.DEFINE_integer("grpc_port", 8500, "gRPC port on 127.0.0.1 (0: any free port).")
     flags.DEFINE_integer("rest_port", 8501, "REST port on 127.0.0.1 (0: any free port).")
     flags.DEFINE_string("port_file", None, "Write the bound ports here as JSON once ready.")
     flags.DEFINE_integer("max_seconds", 3600, "Stop by itself after this long.")
-    app.run(main)
+
+
+def main(args):
+    from absl.flags import FLAGS
+    from alexnet_tf.export import serving_front_ends
+    serving_front_ends.serve(FLAGS.model_dir, model_name=FLAGS.model_name,
+                             grpc_port=FLAGS.grpc_port, rest_port=FLAGS.rest_port,
+                             port_file=FLAGS.port_file, max_seconds=FLAGS.max_seconds,
+                             announce=lambda line: print(line, flush=True))
+
+
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,7 +1,8 @@
-"""Sizes and speed of the exported models, measured the way they are served.
+"""`python -m export.serving_benchmark` (`alexnet-serving-benchmark`): sizes and speed of
+the exported models, measured the way they are served.
 
-    python -m export.benchmark --preset=paper --output=/tmp/alexnet_bench
-    python -m export.benchmark --model=runs/digits --output=/tmp/digits_bench
+    python -m export.serving_benchmark --preset=paper --output=/tmp/alexnet_bench
+    python -m export.serving_benchmark --model=runs/digits --output=/tmp/digits_bench
 
 Exports a SavedModel (random weights for a preset: size and speed do not depend on the
 values) and the four TFLite files, then times the `serving_default` signature through the
@@ -12,22 +13,14 @@ Prints one JSON report with the load average; figures are for the CPU it runs on
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics as stats_lib
+import sys
 import time
 
 import numpy as np
 
-
-def _time_calls(run, repeats):
-    run()                                     # first call: graph set-up, not measured
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
+from alexnet_tf import command
 
 
 def _time_interleaved(runs: dict, repeats) -> dict:
@@ -47,9 +40,9 @@ def serving_speed(version_dir, image_bytes, image_size, batch_repeats=5,
                   single_repeats=30) -> dict:
     """`serving_default` (decode + preprocess + forward) at batch 1 and 64 beside
     `predict_images` (forward only), XLA disabled, as TF Serving runs them."""
-    from alexnet_tf.export import serving_check
-    serving_check.disable_xla_compilation()
-    servable = serving_check.SessionServable(version_dir)
+    from alexnet_tf.export import serving_session
+    serving_session.disable_xla_compilation()
+    servable = serving_session.SessionServable(version_dir)
 
     def encoded(n):
         return lambda: servable.run("serving_default",
@@ -79,11 +72,13 @@ def tflite_latency(flatbuffer, size, repeats=10) -> float:
     interpreter.allocate_tensors()
     index = interpreter.get_input_details()[0]["index"]
     interpreter.set_tensor(index, np.zeros((1, size, size, 3), np.float32))
-    return 1000 * stats_lib.median(_time_calls(interpreter.invoke, repeats))
+    return 1000 * _time_interleaved({"invoke": interpreter.invoke}, repeats)["invoke"]
 
 
-def run(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_kinds=None,
-        calibration_count=16) -> dict:
+def measure(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_kinds=None,
+            calibration_count=16) -> dict:
+    """Exports the model of `preset` (random weights) or at `model_path`; returns the
+    report of the module doc."""
     import tensorflow as tf
 
     from alexnet_tf.data import class_names
@@ -92,8 +87,9 @@ def run(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_kinds=
     from alexnet_tf.network.model import build_alexnet
     from alexnet_tf.network.pretrained import CAFFE_MEAN_RGB
     from alexnet_tf.data.statistics import DatasetStatistics
-    from alexnet_tf.export import tflite, warmup
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model, load_trained_model
+    from alexnet_tf.export import tflite_conversion as tflite, warmup
+    from alexnet_tf.export.serving_export import export_saved_model
+    from alexnet_tf.export.trained_model import TrainedModel, load_trained_model
 
     if model_path:
         trained = load_trained_model(model_path)
@@ -130,19 +126,25 @@ def run(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_kinds=
     return report
 
 
-def main(argv):
-    from absl import flags
-    del argv
-    FLAGS = flags.FLAGS
-    if bool(FLAGS.preset) == bool(FLAGS.model):
-        raise SystemExit("pass exactly one of --preset or --model")
-    report = run(preset=FLAGS.preset, model_path=FLAGS.model, output=FLAGS.output)
-    print(json.dumps(report, indent=1))
-
-
-if __name__ == "__main__":
-    from absl import app, flags
+def define_flags(flags):
     flags.DEFINE_string("preset", None, "A config preset (random weights).")
     flags.DEFINE_string("model", None, "A .keras file or training work directory.")
     flags.DEFINE_string("output", "/tmp/alexnet_bench", "Scratch folder for the files.")
-    app.run(main)
+
+
+def main(args):
+    import json
+
+    from absl.flags import FLAGS
+    if bool(FLAGS.preset) == bool(FLAGS.model):
+        return command.fail("pass exactly one of --preset or --model")
+    print(json.dumps(measure(preset=FLAGS.preset, model_path=FLAGS.model,
+                             output=FLAGS.output), indent=1))
+
+
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

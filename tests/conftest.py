@@ -23,3 +23,10 @@ def _seed():
     import keras
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="module")
+def figure_inputs(tmp_path_factory):
+    """A tiny model's work directory with gallery and query images (`tools_support`)."""
+    import tools_support
+    return tools_support.figure_inputs(tmp_path_factory.mktemp("figures"))

@@ -1,4 +1,5 @@
-"""Speed and memory of the `paper` preset beside its peers, measured in one run.
+"""`python -m tools.benchmark` (`alexnet-benchmark`): speed and memory of the `paper`
+preset beside its peers, measured in one run.
 
     bash bench/setup_peers.sh                  # once: the peers' own environment
     python -m tools.benchmark --output=benchmark.json
@@ -30,16 +31,11 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
-
+from alexnet_tf import command
 from alexnet_tf.tools._benchmark_report import FC_WEIGHTS, derived, table
 
 
-FLAGS = flags.FLAGS
-
-
-def _define_flags():
-    """Declared when the command runs, not on import (tests import several tools)."""
+def define_flags(flags):
     flags.DEFINE_string("output", "benchmark.json", "Where to write the JSON table.")
     flags.DEFINE_bool("quick", False, "Fewer steps: a smoke run, not a measurement.")
     flags.DEFINE_string("peer_python", None, "Interpreter of the PyTorch and ONNX Runtime "
@@ -52,6 +48,7 @@ def _define_flags():
     flags.DEFINE_string("workdir", None, "Internal: scratch directory of a child measurement.")
 
 
+# The repository (a checkout: bench/ and .peers/ are there; installed, there are no peers).
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -214,10 +211,9 @@ def _ensure_tfrecords(directory: pathlib.Path, count: int) -> pathlib.Path:
                 pixels = np.clip(base + noise, 0, 255).astype("uint8")
                 jpeg = tf.io.encode_jpeg(pixels, quality=90).numpy()
                 (path / f"{i}.jpg").write_bytes(jpeg)
-    subprocess.run([sys.executable, "-m", "tools.write_tfrecords", "--dataset=folder",
-                    f"--data_dir={source}", f"--output_dir={directory / 'records'}",
-                    "--preset=paper"],
-                   check=True, cwd=REPO)
+    subprocess.run(**command.child_process(
+        "alexnet_tf.tools.write_tfrecords", "--dataset=folder", f"--data_dir={source}",
+        f"--output_dir={directory / 'records'}", "--preset=paper"), check=True)
     (directory / "done").write_text("ok")
     return directory / "records"
 
@@ -297,8 +293,9 @@ def child_served(batch, steps, workdir, **_):
     from alexnet_tf.data import class_names
     from alexnet_tf.network.pretrained import CAFFE_MEAN_RGB
     from alexnet_tf.data.statistics import DatasetStatistics
-    from alexnet_tf.export import serving_check, warmup
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+    from alexnet_tf.export import serving_session, warmup
+    from alexnet_tf.export.serving_export import export_saved_model
+    from alexnet_tf.export.trained_model import TrainedModel
     cfg, model = _paper_model()
     trained = TrainedModel(
         model=model, cfg=cfg,
@@ -306,8 +303,8 @@ def child_served(batch, steps, workdir, **_):
         classes=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
     summary = export_saved_model(trained, os.path.join(workdir, "models", "alexnet"),
                                  verify=False)
-    serving_check.disable_xla_compilation()
-    servable = serving_check.SessionServable(summary["path"])
+    serving_session.disable_xla_compilation()
+    servable = serving_session.SessionServable(summary["path"])
     jpeg = warmup.sample_images()[1]
     feed = {"images": np.array([jpeg] * batch, dtype=object)}
     times = _timed(lambda: servable.run("serving_default", feed), steps)
@@ -363,9 +360,9 @@ def _run(cmd, cwd=REPO):
 def _ours(name, batch, steps, scratch):
     # A fresh work dir per process: the training command resumes from one it finds.
     workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}_{batch}_", dir=scratch))
-    cmd = [sys.executable, "-m", "tools.benchmark", f"--child={name}", f"--batch={batch}",
-           f"--steps={steps}", f"--workdir={workdir}"]
-    out, peak = _run(cmd)
+    child = command.child_process("alexnet_tf.tools.benchmark", f"--child={name}",
+                                  f"--batch={batch}", f"--steps={steps}", f"--workdir={workdir}")
+    out, peak = _run(child["args"], cwd=child["cwd"])
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_gb"] = peak / 1e9
     return result
@@ -601,11 +598,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def main(argv):
-    del argv
+def main(args):
+    from absl.flags import FLAGS
     if FLAGS.child:
         if FLAGS.child not in CHILDREN:
-            raise app.UsageError(f"unknown child {FLAGS.child!r}")
+            return command.fail(f"unknown child {FLAGS.child!r}")
         result = CHILDREN[FLAGS.child](batch=FLAGS.batch, steps=FLAGS.steps,
                                        workdir=FLAGS.workdir)
         print(json.dumps(result))
@@ -621,6 +618,9 @@ def main(argv):
     print(f"wrote {FLAGS.output}")
 
 
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
+
+
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    sys.exit(run())

@@ -1,4 +1,5 @@
-r"""Input pipeline throughput: images/s per CPU core for each source, full training path.
+r"""`python -m tools.benchmark_input` (`alexnet-benchmark-input`): input pipeline
+throughput, images/s per CPU core for each source, full training path.
 
     python -m tools.benchmark_input                       # all sources, 1 core and all cores
     python -m tools.benchmark_input --sources=folder,tfrecord --seconds=20
@@ -19,31 +20,19 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import sys
 import tarfile
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from alexnet_tf import command, config
+from alexnet_tf.data import pipeline as input_pipeline, preprocessing
+from alexnet_tf.data import record_writer as tfrecord_writer
 
-from alexnet_tf import config  # noqa: E402
-
-from alexnet_tf.data import pipeline as input_pipeline, preprocessing, record_writer as tfrecord_writer
-
-flags.DEFINE_list("sources", ["tfrecord", "folder", "imagenet2012", "digits", "minimal"],
-                  "Sources to measure.")
-flags.DEFINE_integer("images", 600, "Number of distinct photo files to generate (the epoch "
-                     "is repeated while measuring).")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("seconds", 15.0, "Measuring time per source and thread setting.")
-flags.DEFINE_integer("rounds", 3, "Rounds over the sources (the best round counts).")
-flags.DEFINE_string("workdir", None, "Where to write the test data (default: a temp dir).")
-flags.DEFINE_bool("all_cores", True, "Also measure with every core.")
-FLAGS = flags.FLAGS
-
+SOURCES = ("tfrecord", "folder", "imagenet2012", "digits", "minimal")
 PHOTO_SIZE = (500, 375)   # width, height: a typical ImageNet photo
 JPEG_QUALITY = 90
 CLASSES = 4
@@ -150,8 +139,8 @@ DESCRIPTIONS = {
 }
 
 
-def run(sources, *, workdir, images=600, batch_size=128, seconds=10.0, all_cores=True,
-        rounds=3, printer=print):
+def run_benchmark(sources, *, workdir, images=600, batch_size=128, seconds=10.0,
+                  all_cores=True, rounds=3, printer=print):
     workdir = pathlib.Path(workdir)
     paper = config.get_config("paper")
     folder = workdir / "photos"
@@ -212,12 +201,31 @@ def run(sources, *, workdir, images=600, batch_size=128, seconds=10.0, all_cores
     return rows
 
 
-def main(argv):
-    del argv
+def define_flags(flags):
+    flags.DEFINE_list("sources", list(SOURCES), "Sources to measure.")
+    flags.DEFINE_integer("images", 600, "Number of distinct photo files to generate (the "
+                         "epoch is repeated while measuring).")
+    flags.DEFINE_integer("batch_size", 128, "Batch size.")
+    flags.DEFINE_float("seconds", 15.0, "Measuring time per source and thread setting.")
+    flags.DEFINE_integer("rounds", 3, "Rounds over the sources (the best round counts).")
+    flags.DEFINE_string("workdir", None, "Where to write the test data (default: a temp dir).")
+    flags.DEFINE_bool("all_cores", True, "Also measure with every core.")
+
+
+def main(args):
+    from absl.flags import FLAGS
+    unknown = [source for source in FLAGS.sources if source not in SOURCES]
+    if unknown:
+        return command.fail(f"unknown --sources {unknown}; choose from {list(SOURCES)}")
     workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="alexnet_input_bench_")
-    run(FLAGS.sources, workdir=workdir, images=FLAGS.images, batch_size=FLAGS.batch_size,
-        seconds=FLAGS.seconds, all_cores=FLAGS.all_cores, rounds=FLAGS.rounds)
+    run_benchmark(FLAGS.sources, workdir=workdir, images=FLAGS.images,
+                  batch_size=FLAGS.batch_size, seconds=FLAGS.seconds,
+                  all_cores=FLAGS.all_cores, rounds=FLAGS.rounds)
+
+
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(run())

@@ -1,4 +1,5 @@
-r"""Benchmark: chunked exact k-NN over a memory-mapped feature store of ImageNet's size.
+r"""`python -m tools.benchmark_similarity_search` (`alexnet-benchmark-similarity-search`):
+chunked exact k-NN over a memory-mapped feature store of ImageNet's size.
 
     python -m tools.benchmark_similarity_search --rows=1200000 --dim=4096 --dir=/tmp/bench
 
@@ -11,15 +12,14 @@ cache, never copied into the process as a whole.
 from __future__ import annotations
 
 import pathlib
+import sys
 import time
 
 import numpy as np
-from absl import app, flags
 
+from alexnet_tf import command
 from alexnet_tf.inference import retrieval
 from alexnet_tf.inference.feature_store import FeatureStore, FeatureStoreWriter
-
-FLAGS = flags.FLAGS
 
 
 def private_memory_mb() -> float:
@@ -48,7 +48,7 @@ def synthetic_store(directory, rows: int, dim: int, dtype: str, batch: int = 163
     return writer.close()
 
 
-def run(directory, rows, dim, queries, k, dtype):
+def measure(directory, rows, dim, queries, k, dtype):
     started = time.perf_counter()
     store = synthetic_store(directory, rows, dim, dtype)
     print(f"store: {rows:,} x {dim} {dtype} ({store.features.nbytes / 2**30:.1f} GiB) ready in "
@@ -68,16 +68,23 @@ def run(directory, rows, dim, queries, k, dtype):
           f"{100 * found_self:.0f}%")
 
 
-def main(argv):
-    del argv
-    run(FLAGS.dir, FLAGS.rows, FLAGS.dim, FLAGS.queries, FLAGS.k, FLAGS.dtype)
-
-
-if __name__ == "__main__":
+def define_flags(flags):
     flags.DEFINE_string("dir", "/tmp/alexnet_tf_knn_bench", "Where the synthetic store lives.")
     flags.DEFINE_integer("rows", 1_200_000, "Gallery rows (ImageNet train: 1,281,167).")
     flags.DEFINE_integer("dim", 4096, "Feature size (fc7: 4096).")
     flags.DEFINE_integer("queries", 16, "Queries searched together.")
     flags.DEFINE_integer("k", 6, "Neighbours per query.")
     flags.DEFINE_enum("dtype", "float16", ["float16", "float32"], "Stored precision.")
-    app.run(main)
+
+
+def main(args):
+    from absl.flags import FLAGS
+    measure(FLAGS.dir, FLAGS.rows, FLAGS.dim, FLAGS.queries, FLAGS.k, FLAGS.dtype)
+
+
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

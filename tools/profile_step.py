@@ -1,4 +1,5 @@
-"""Where a training step (or a forward pass) of the `paper` preset spends its time, by layer.
+"""`python -m tools.profile_step` (`alexnet-profile-step`): where a training step (or a
+forward pass) of the `paper` preset spends its time, by layer.
 
     python -m tools.profile_step                 # training, batch 64, 4 timed steps
     python -m tools.profile_step --batch=128 --inter_op=0
@@ -24,23 +25,11 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
-
+from alexnet_tf import command
 from alexnet_tf.tools import _onednn_profile as profile
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("mode", "training", ["training", "inference"],
-                  "Profile a training step or an inference forward pass.")
-flags.DEFINE_string("preset", "paper", "Model and training preset (alexnet_tf.config).")
-flags.DEFINE_integer("batch", 64, "Batch size of the step.")
-flags.DEFINE_integer("steps", 4, "Timed steps (after 3 warm-up steps).")
-flags.DEFINE_integer("inter_op", 1, "inter_op_parallelism_threads of the step's process "
-                     "(0 = TensorFlow's default).")
-flags.DEFINE_string("output", None, "Also write the rows as JSON to this file.")
-flags.DEFINE_bool("child", False, "Internal: run the step and print its timings.")
 
 WARMUP = 3
 MARK = "profile_step:"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def layer_shapes(model, batch: int) -> profile.LayerShapes:
@@ -96,16 +85,17 @@ def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int) -> 
 
 
 def _python_child(args, env=None):
-    out = subprocess.run([sys.executable, "-m", "tools.profile_step", *args],
-                         capture_output=True, text=True, env=env, cwd=REPO)
+    out = subprocess.run(**command.child_process("alexnet_tf.tools.profile_step", *args),
+                         capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"the profiled step failed:\n{out.stderr[-3000:]}")
     return out.stdout
 
 
 def _ceiling() -> float:
-    out = subprocess.run([sys.executable, "-m", "tools.benchmark", "--child=matmul_ceiling"],
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(**command.child_process("alexnet_tf.tools.benchmark",
+                                                 "--child=matmul_ceiling"),
+                         capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"measuring the matrix-multiply ceiling failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["gflops"]
@@ -146,18 +136,27 @@ def report(result: dict, preset: str, mode: str, batch: int, steps: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv):
-    del argv
+def define_flags(flags):
+    flags.DEFINE_enum("mode", "training", ["training", "inference"],
+                      "Profile a training step or an inference forward pass.")
+    flags.DEFINE_string("preset", "paper", "Model and training preset (alexnet_tf.config).")
+    flags.DEFINE_integer("batch", 64, "Batch size of the step.")
+    flags.DEFINE_integer("steps", 4, "Timed steps (after 3 warm-up steps).")
+    flags.DEFINE_integer("inter_op", 1, "inter_op_parallelism_threads of the step's process "
+                         "(0 = TensorFlow's default).")
+    flags.DEFINE_string("output", None, "Also write the rows as JSON to this file.")
+    flags.DEFINE_bool("child", False, "Internal: run the step and print its timings.")
+
+
+def main(args):
+    from absl.flags import FLAGS
     if FLAGS.child:
         run_child(FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps, FLAGS.inter_op)
         return
     if FLAGS.batch < 1 or FLAGS.steps < 1:
-        raise app.UsageError("--batch and --steps must be >= 1")
+        return command.fail("--batch and --steps must be >= 1")
     from alexnet_tf import config
-    try:
-        config.get_config(FLAGS.preset)
-    except (KeyError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
+    config.get_config(FLAGS.preset)      # an unknown preset: one error line before any work
     ceiling = _ceiling()
     env = dict(os.environ, ONEDNN_VERBOSE="profile_exec", ONEDNN_VERBOSE_TIMESTAMP="1",
                TF_CPP_MIN_LOG_LEVEL="3")
@@ -172,5 +171,9 @@ def main(argv):
         print(f"wrote {FLAGS.output}")
 
 
+def run(argv=None):
+    return command.run(__name__, define_flags, main, argv=argv)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(run())

@@ -1,5 +1,11 @@
-"""The paper's figures: Figure 3's first-layer kernel grid, Figure 4's top-5 panels and
-nearest neighbours, saliency maps (tf-keras-vis), and the matplotlib plumbing they share."""
+"""The paper's figures, drawn by the figure commands of `alexnet_tf.tools`:
+
+    kernel_grid, kernel_figure   Figure 3: the first-layer kernels (grid, PNG with a title)
+    top5                         Figure 4 left: images with their five most probable labels
+    neighbours                   Figure 4 right: nearest gallery images by fc7 distance
+    saliency, model_views        tf-keras-vis: activation maximisation, saliency, Grad-CAM
+    image_sets, plotting         the images they show; matplotlib plumbing they share
+"""
 
 _PLOTTING = ("DPI", "FONT_SIZE", "new_figure", "save_png", "save_image", "show_image",
              "shorten", "to_display")

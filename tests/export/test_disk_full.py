@@ -13,13 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from alexnet_tf import config
-from alexnet_tf.network.model import build_alexnet
-from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf import atomic
-from alexnet_tf.export import saved_model, server_config, tflite, warmup
-from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
 import tools_support
+from alexnet_tf import atomic
+from alexnet_tf.export import saved_model, server_config, serving_export
+from alexnet_tf.export import tflite_conversion as tflite, trained_model, warmup
+from alexnet_tf.export.serving_export import export_saved_model
 
 NO_SPACE = os.strerror(errno.ENOSPC)
 
@@ -39,10 +37,7 @@ def _contents(folder):
 
 @pytest.fixture(scope="module")
 def trained():
-    cfg = config.get_config("tiny")
-    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    classes = saved_model.class_names_lib.for_classes(10, cfg.data.dataset)
-    return TrainedModel(build_alexnet(cfg.model), cfg, stats, classes)
+    return tools_support.tiny_trained([120.0, 115.0, 100.0])
 
 
 class _FillingFile:
@@ -96,7 +91,7 @@ def test_disk_full_before_anything_was_published(tmp_path, trained, monkeypatch)
     def fills(version_dir, *args):
         raise OSError(errno.ENOSPC, NO_SPACE, os.path.join(version_dir, "x"))
 
-    monkeypatch.setattr(saved_model, "_write_export_info", fills)
+    monkeypatch.setattr(serving_export, "_write_export_info", fills)
     with pytest.raises(atomic.DiskFullError,
                        match="no version had been published under .*alexnet before"):
         export_saved_model(trained, tmp_path / "alexnet", verify=False)
@@ -120,18 +115,30 @@ def test_disk_full_writing_the_server_config(tmp_path, trained, monkeypatch):
         "alexnet", server_config.BATCHING_FILE, server_config.MODELS_CONFIG_FILE]  # no .tmp
 
 
-def test_the_command_says_one_line_and_exits_2(monkeypatch, capsys):
-    def fills(argv):
+def test_the_command_says_one_line_and_exits_2(tmp_path, trained, monkeypatch, capsys):
+    monkeypatch.setattr(trained_model, "load_trained_model", lambda *args, **kwargs: trained)
+    argv = ["alexnet-export", f"--model={tmp_path}", f"--output={tmp_path / 'm'}"]
+
+    def fills(*args, **kwargs):
         raise atomic.DiskFullError("/x/m/1", "...")
 
-    assert saved_model.run_command(fills, []) == 2
+    monkeypatch.setattr(serving_export, "export_saved_model", fills)
+    assert saved_model.run(argv) == 2
     assert capsys.readouterr().err == "error: disk full writing /x/m/1; ...\n"
 
-    def tf_fills(argv):                  # one the exports did not word themselves
+    def tf_fills(*args, **kwargs):       # one the exports did not word themselves
         raise tf.errors.ResourceExhaustedError(None, None, f"/x/t/a.tmp; {NO_SPACE}")
 
-    assert saved_model.run_command(tf_fills, []) == 2
+    monkeypatch.setattr(serving_export, "export_saved_model", tf_fills)
+    assert saved_model.run(argv) == 2
     assert capsys.readouterr().err == "error: disk full writing /x/t/a.tmp\n"
+
+    def os_fills(*args, **kwargs):       # Python's own words
+        raise OSError(errno.ENOSPC, NO_SPACE, "/x/o/b.json")
+
+    monkeypatch.setattr(serving_export, "export_saved_model", os_fills)
+    assert saved_model.run(argv) == 2
+    assert capsys.readouterr().err == "error: disk full writing /x/o/b.json\n"
 
 
 def test_tflite_disk_full_keeps_the_earlier_files(tmp_path, trained, monkeypatch):
@@ -187,7 +194,7 @@ def _fill(mount, leave: int):
 def test_real_full_disk_both_commands(small_disks, tmp_path):
     served, lite = small_disks
     workdir = tools_support.make_workdir(tmp_path / "trained")
-    trained = saved_model.load_trained_model(workdir)
+    trained = trained_model.load_trained_model(workdir)
     base = served / "models" / "alexnet"
     first = export_saved_model(trained, base, verify=False)
     images = np.random.RandomState(0).randn(4, 67, 67, 3).astype("float32")

@@ -2,50 +2,36 @@
 (XLA compilation disabled, as the real server), compared with the in-memory model."""
 import base64
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from alexnet_tf.data import class_names, preprocessing
-
-from alexnet_tf import config
-from alexnet_tf.network.model import build_alexnet, with_softmax
-from alexnet_tf.data.statistics import DatasetStatistics
+import tools_support
+from alexnet_tf.data import preprocessing
 from alexnet_tf.export import warmup
-from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+from alexnet_tf.export.serving_export import export_saved_model
+from alexnet_tf.network.model import with_softmax
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
-
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("local_server")
-    cfg = config.get_config("tiny")
-    keras.utils.set_random_seed(21)
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([127.0, 120.0, 110.0], size=cfg.data.resize_size)
-    trained = TrainedModel(model, cfg, stats, class_names.for_classes(10, "digits"))
+    trained = tools_support.tiny_trained([127.0, 120.0, 110.0], seed=21)
+    cfg, model, stats = trained.cfg, trained.model, trained.stats
     export_saved_model(trained, root / "models" / "alexnet", verify=False)
     port_file = root / "ports.json"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(p for p in [CHECKOUT, os.environ.get("PYTHONPATH")]
-                                          if p))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "export.local_server", f"--model_dir={root / 'models' / 'alexnet'}",
-         "--grpc_port=0", "--rest_port=0", f"--port_file={port_file}", "--max_seconds=300"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = tools_support.start_module(
+        "export.local_server", f"--model_dir={root / 'models' / 'alexnet'}", "--grpc_port=0",
+        "--rest_port=0", f"--port_file={port_file}", "--max_seconds=300")
     deadline = time.monotonic() + 180
     while not port_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:

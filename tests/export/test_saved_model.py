@@ -8,8 +8,6 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -26,10 +24,10 @@ from alexnet_tf import config
 from alexnet_tf.data import preprocessing
 from alexnet_tf.network.model import build_alexnet, fc7_features, with_softmax
 from alexnet_tf.data.statistics import DatasetStatistics
-from alexnet_tf.export import servability, serving_check, signatures, versioning
+from alexnet_tf.export import servability, serving_session, signatures, versioning
+import tools_support
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIMITS = dict(max_batch_size=8, max_image_bytes=300_000, max_request_bytes=1_000_000, top_k=3)
 CLASS_NAMES = [f"class_{i}" for i in range(10)]
 
@@ -139,10 +137,8 @@ def build_requests(folder, images, pixels):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    cfg = config.get_config("tiny")
-    keras.utils.set_random_seed(3)
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([131.0, 118.0, 102.0], size=cfg.data.resize_size)
+    trained = tools_support.tiny_trained([131.0, 118.0, 102.0], seed=3)
+    cfg, model, stats = trained.cfg, trained.model, trained.stats
     workdir = root / "workdir"
     workdir.mkdir()
     checkpointing.save_config(cfg, workdir)
@@ -152,13 +148,9 @@ def served(tmp_path_factory):
 
     base = root / "models" / "alexnet"
     flags = [f"--{k}={v}" for k, v in LIMITS.items()]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(p for p in [CHECKOUT, os.environ.get("PYTHONPATH")]
-                                          if p))
-    result = subprocess.run(
-        [sys.executable, "-m", "export.saved_model", f"--model={workdir}", f"--output={base}",
-         "--serving_base_path=/models/alexnet", *flags],
-        capture_output=True, text=True, env=env, timeout=600)
+    result = tools_support.run_module("export.saved_model", f"--model={workdir}",
+                                      f"--output={base}", "--serving_base_path=/models/alexnet",
+                                      *flags, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     version_dir = base / "1"
 
@@ -168,7 +160,7 @@ def served(tmp_path_factory):
     requests.mkdir()
     build_requests(requests, images, pixels)
     responses = root / "responses"
-    code, report, stderr = serving_check.run_in_subprocess(str(base), str(requests),
+    code, report, stderr = serving_session.run_in_subprocess(str(base), str(requests),
                                                            str(responses))
     assert report is not None, stderr[-3000:]
     return dict(cfg=cfg, model=model, stats=stats, base=base, version_dir=version_dir,
@@ -475,11 +467,12 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
     """Two `export_saved_model`s into one base path, both past their checks before either
     publishes: both succeed, each summary names its own version, and each version serves
     its own model."""
-    from alexnet_tf.export import saved_model
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
+    from alexnet_tf.data import class_names
+    from alexnet_tf.export.serving_export import export_saved_model
+    from alexnet_tf.export.trained_model import TrainedModel
     cfg = config.get_config("tiny")
     stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    classes = saved_model.class_names_lib.for_classes(10, cfg.data.dataset)
+    classes = class_names.for_classes(10, cfg.data.dataset)
     models = [build_alexnet(cfg.model) for _ in range(2)]
     barriers = {}
     check_servable = servability.check_servable
@@ -506,8 +499,9 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
                                    with_softmax(model)(x).numpy(), rtol=1e-4, atol=1e-6)
 
 
-def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
-    from alexnet_tf.export.saved_model import load_trained_model, run_command
+def test_a_bare_keras_file_needs_its_statistics(tmp_path, served, capsys):
+    from alexnet_tf.export import saved_model
+    from alexnet_tf.export.trained_model import load_trained_model
     path = tmp_path / "model.keras"
     served["model"].save(path)
     with pytest.raises(FileNotFoundError, match="pass --statistics"):
@@ -517,23 +511,23 @@ def test_a_bare_keras_file_needs_its_statistics(tmp_path, served):
                                  "statistics.npz")
     assert trained.classes.names == tuple(str(i) for i in range(10))
 
-    def failing(argv):
-        load_trained_model(tmp_path / "absent.keras")
-    assert run_command(failing, []) == 2
+    code = saved_model.run(["alexnet-export", f"--model={tmp_path / 'absent.keras'}",
+                            f"--output={tmp_path / 'models'}"])
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 2 and errors == [f"error: no model at {tmp_path / 'absent.keras'} (expected "
+                                    "a .keras file, a training work directory or a "
+                                    "checkpoint prefix)"]
+    assert not (tmp_path / "models").exists()
 
 
 def test_imagenet_classes_come_out_as_synsets_and_names(tmp_path):
     """1000 ImageNet classes (as the paper preset has): labels are synset ids, names come
     from the shipped table, in TFDS label order."""
-    from alexnet_tf.data import class_names
-    from alexnet_tf.export.saved_model import TrainedModel, export_saved_model
-    cfg = config.override(config.get_config("tiny"), ["model.num_classes=1000",
-                                                      "data.dataset=imagenet2012"])
-    model = build_alexnet(cfg.model)
-    stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
-    table = class_names.for_classes(1000, cfg.data.dataset)
-    summary = export_saved_model(TrainedModel(model, cfg, stats, table), tmp_path / "m",
-                                 verify=False)
+    from alexnet_tf.export.serving_export import export_saved_model
+    trained = tools_support.tiny_trained(overrides=["model.num_classes=1000",
+                                                    "data.dataset=imagenet2012"])
+    table = trained.classes
+    summary = export_saved_model(trained, tmp_path / "m", verify=False)
     serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
     out = serve(images=tf.constant(good_images()[:1]))
     ids = out["top_k_class_ids"].numpy()[0]

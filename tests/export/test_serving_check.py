@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from alexnet_tf.export import servability, serving_check
-from alexnet_tf.export.saved_model import _verify_like_the_server
+from alexnet_tf.export import servability, serving_session
+from alexnet_tf.export.serving_export import verify_like_the_server
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_static_check_names_the_xla_nodes(grouped_conv_export):
 @pytest.mark.slow
 def test_fails_with_xla_disabled_like_the_server(grouped_conv_export, tmp_path):
     version_dir, requests, _ = grouped_conv_export
-    code, report, stderr = serving_check.run_in_subprocess(
+    code, report, stderr = serving_session.run_in_subprocess(
         str(version_dir), str(requests), str(tmp_path), disable_xla=True)
     assert report is not None, stderr[-2000:]
     assert report["xla_compilation_disabled"] and report["failed"] == ["float"]
@@ -62,7 +62,7 @@ def test_fails_with_xla_disabled_like_the_server(grouped_conv_export, tmp_path):
 def test_runs_when_xla_is_left_enabled(grouped_conv_export):
     """The same loader and requests in this process, which never disabled XLA."""
     version_dir, requests, expected = grouped_conv_export
-    servable = serving_check.SessionServable(str(version_dir))
+    servable = serving_session.SessionServable(str(version_dir))
     with open(requests / "float.rest.json") as f:
         predictions = servable.rest(json.load(f))["predictions"]
     servable.close()
@@ -72,4 +72,4 @@ def test_runs_when_xla_is_left_enabled(grouped_conv_export):
 def test_export_refuses_to_publish_what_the_server_cannot_run(grouped_conv_export):
     version_dir, _, _ = grouped_conv_export
     with pytest.raises(ValueError, match="must be compiled by XLA"):
-        _verify_like_the_server(str(version_dir))
+        verify_like_the_server(str(version_dir))

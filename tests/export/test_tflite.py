@@ -11,7 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 from alexnet_tf import config
 from alexnet_tf.data.pipeline import build_dataset
 from alexnet_tf.network.model import build_alexnet, with_softmax
-from alexnet_tf.export import tflite
+from alexnet_tf.export import tflite_conversion as tflite
 
 pytestmark = pytest.mark.slow  # builds, exports and serves real models
 @pytest.fixture(scope="module")

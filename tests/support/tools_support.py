@@ -18,6 +18,21 @@ MEAN_RGB = (40.0, 50.0, 60.0)
 CLASS_LABELS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
+def tiny_trained(mean_rgb=MEAN_RGB, seed=None, overrides=()):
+    """An export's `TrainedModel`: the tiny preset (with `overrides`) with random weights
+    (from `seed`, if given), per-channel statistics of `mean_rgb`, the dataset's class
+    names."""
+    import keras
+    from alexnet_tf.data import class_names
+    from alexnet_tf.export.trained_model import TrainedModel
+    cfg = config.override(config.get_config("tiny"), list(overrides))
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    stats = DatasetStatistics.per_channel(mean_rgb, size=cfg.data.resize_size)
+    return TrainedModel(build_alexnet(cfg.model), cfg, stats,
+                        class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
+
+
 def make_workdir(root) -> pathlib.Path:
     """`root/work`: the tiny preset's model.keras (random weights), config.json, a
     per-channel statistics.npz and class_names.txt, as training leaves them."""
@@ -31,6 +46,16 @@ def make_workdir(root) -> pathlib.Path:
         workdir / checkpointing.STATISTICS_FILE)
     (workdir / checkpointing.CLASS_NAMES_FILE).write_text("\n".join(CLASS_LABELS) + "\n")
     return workdir
+
+
+def figure_inputs(root) -> tuple:
+    """(root, work directory, gallery image paths, query image paths) under `root`: what
+    the figure tests draw from. The gallery holds classes 1, 2, 5, 8, the queries 2 and 5."""
+    root = pathlib.Path(root)
+    work = make_workdir(root)
+    gallery = make_images(root / "gallery", per_class=3, classes=(1, 2, 5, 8))
+    queries = make_images(root / "queries", per_class=1, classes=(2, 5), seed=9)
+    return root, work, gallery, queries
 
 
 def make_images(root, per_class=2, classes=(0, 3, 7), size=(40, 52), seed=0) -> list:

@@ -26,6 +26,8 @@ def _module_launcher_impl(ctx):
     # Same as `python -m <module>`: the module runs as __main__ inside its package, so
     # relative imports work, and the launcher's own directory leaves sys.path (a script's
     # directory would otherwise shadow top-level modules with the package's file names).
+    # sys.orig_argv says so too: alexnet_tf.command tells a command's process (a quiet
+    # TensorFlow start; the training command's early signal handling) by it.
     # `bazel run` starts binaries inside their runfiles tree; relative paths in flags mean
     # the caller's directory, which Bazel passes as BUILD_WORKING_DIRECTORY.
     ctx.actions.write(
@@ -36,6 +38,7 @@ def _module_launcher_impl(ctx):
             "import sys",
             "",
             "del sys.path[0]",
+            "sys.orig_argv = [sys.executable, \"-m\", %r] + sys.argv[1:]" % ctx.attr.module,
             "if os.environ.get(\"BUILD_WORKING_DIRECTORY\"):",
             "    os.chdir(os.environ[\"BUILD_WORKING_DIRECTORY\"])",
             "runpy.run_module(%r, run_name=\"__main__\", alter_sys=True)" % ctx.attr.module,
@@ -51,11 +54,18 @@ _module_launcher = rule(
     },
 )
 
+def _package_name(directory):
+    """The Python package of a directory: export/ and tools/ install as alexnet_tf.export and
+    alexnet_tf.tools (setup.py's package_dir), so their commands run under those names."""
+    name = directory.replace("/", ".")
+    return name if name == "alexnet_tf" or name.startswith("alexnet_tf.") else "alexnet_tf." + name
+
 def py_module_binaries(library, modules = None, exclude = []):
     """One py_binary per command module of this package that exists on disk.
 
     `bazel run //<package>:<module> -- <flags>` does what `python -m <package>.<module>
-    <flags>` does. `modules` lists the command modules by name (e.g. ["train"]); None means
+    <flags>` does in a checkout (run under its installed name, e.g. alexnet_tf.export.
+    saved_model). `modules` lists the command modules by name (e.g. ["train"]); None means
     every module of the directory except `__init__` and names starting with "_" or in
     `exclude`. A listed module whose file does not exist (yet) gets no target.
     """
@@ -70,7 +80,7 @@ def py_module_binaries(library, modules = None, exclude = []):
         launcher = "_launch_%s.py" % module
         _module_launcher(
             name = "_launch_" + module,
-            module = "%s.%s" % (package.replace("/", "."), module),
+            module = "%s.%s" % (_package_name(package), module),
             out = launcher,
         )
         native.py_binary(

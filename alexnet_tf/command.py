@@ -138,6 +138,38 @@ def disk_full_line(error) -> str | None:
     return f"disk full writing {atomic.full_path(error) or 'the output'}"
 
 
+_MODEL_REFERENCE = ("A training work directory, a checkpoint prefix "
+                    "(<workdir>/checkpoints/ckpt-N), a .keras file or bvlc_alexnet.npy")
+
+
+def define_model_flags(flags, *, ensemble: bool = False, class_names: bool = True):
+    """--model and what the one loader (`alexnet_tf.inference.loader`) takes beside it, the
+    same in every command that reads a trained model."""
+    if ensemble:
+        flags.DEFINE_multi_string("model", None, f"{_MODEL_REFERENCE}; repeat for an "
+                                  "ensemble (softmax averaged).", required=True)
+    else:
+        flags.DEFINE_string("model", None, f"{_MODEL_REFERENCE}.", required=True)
+    flags.DEFINE_string("preset", None, "The preset (paper, digits, tiny) a model was "
+                        "trained with when no config.json of its work directory says it.")
+    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
+    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: the work "
+                        "directory's, else the dataset's own).")
+    if class_names:
+        flags.DEFINE_string("class_names", None, "class_names.txt (default: the work "
+                            "directory's, else the dataset's names).")
+
+
+def model_arguments() -> dict:
+    """The loader's keyword arguments from the flags `define_model_flags` declared."""
+    from absl.flags import FLAGS
+    arguments = {"preset": FLAGS.preset, "overrides": list(FLAGS.set),
+                 "statistics": FLAGS.statistics}
+    if "class_names" in FLAGS:
+        arguments["class_names"] = FLAGS.class_names
+    return arguments
+
+
 def child_process(module: str, *args) -> dict:
     """subprocess keyword arguments running `python -m <module> args` with the alexnet_tf
     this process imported: the child starts in the folder it was imported from, so paths

@@ -31,8 +31,7 @@ def main(args):
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
     results = evaluation.run_evaluation(
         FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
-        max_images=FLAGS.max_images, preset=FLAGS.preset, overrides=FLAGS.set,
-        statistics=FLAGS.statistics)
+        max_images=FLAGS.max_images, **command.model_arguments())
     print(evaluation.format_results(results, FLAGS.model))
     if FLAGS.output:
         write_results(FLAGS.output, models=FLAGS.model, split=FLAGS.split, results=results)
@@ -46,8 +45,7 @@ def write_results(path, *, models, split, results):
 
 
 def define_flags(flags):
-    flags.DEFINE_multi_string("model", None, "A work directory, a .keras file or a checkpoint "
-                              "prefix; repeat for an ensemble (softmax averaged).")
+    command.define_model_flags(flags, ensemble=True, class_names=False)
     flags.DEFINE_enum("split", "validation", ["train", "validation"], "Which split.")
     flags.DEFINE_multi_enum("crops", ["center", "ten_crop"], ["center", "ten_crop"],
                             "center, ten_crop, or both (repeat the flag). ten_crop averages "
@@ -55,13 +53,7 @@ def define_flags(flags):
                             "config trains with reflections (data.random_flip).")
     flags.DEFINE_integer("batch_size", 64, "Images per batch (x10 or x5 crops in ten_crop mode).")
     flags.DEFINE_integer("max_images", None, "Evaluate only the first N images.")
-    flags.DEFINE_string("preset", None, "The preset a model without a config.json beside it "
-                        "was trained with (a work directory's config.json is used otherwise).")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: the work "
-                        "directory's, else the dataset's own).")
     flags.DEFINE_string("output", None, "Also write the results as JSON to this file.")
-    flags.mark_flag_as_required("model")
 
 
 def run(argv=None):

@@ -19,19 +19,10 @@ from alexnet_tf import command
 
 
 def define_flags(flags):
-    flags.DEFINE_string("model", None, "A .keras file, a training work directory, a "
-                        "checkpoint prefix, or bvlc_alexnet.npy.")
+    command.define_model_flags(flags)
     flags.DEFINE_integer("k", 5, "How many classes to print per image.")
     flags.DEFINE_bool("json", False, "Print JSON instead of text.")
-    flags.DEFINE_string("preset", None, "The preset a model without a config.json beside it "
-                        "was trained with (a work directory's config.json is used otherwise).")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: the work "
-                        "directory's, else the dataset's own).")
-    flags.DEFINE_string("class_names", None, "class_names.txt (default: the work directory's, "
-                        "else by class count: ImageNet's for 1000).")
     flags.DEFINE_integer("batch_size", 64, "Images per model call.")
-    flags.mark_flag_as_required("model")
 
 
 def main(images):
@@ -40,9 +31,7 @@ def main(images):
     FLAGS = flags.FLAGS
     if not images:
         return command.fail("give at least one image file")
-    classifier = loader.load_classifier(FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set,
-                                        statistics=FLAGS.statistics,
-                                        class_names=FLAGS.class_names)
+    classifier = loader.load_classifier(FLAGS.model, **command.model_arguments())
     result = prediction.predict_files(classifier, images, k=FLAGS.k,
                                       batch_size=FLAGS.batch_size)
     print(json.dumps(result, indent=2) if FLAGS.json else prediction.format_text(result))

@@ -23,17 +23,10 @@ from alexnet_tf import command
 def define_flags(flags):
     from alexnet_tf.export.signatures import ServingLimits
     defaults = ServingLimits()
-    flags.DEFINE_string("model", None, "A .keras file or a training work directory.",
-                        required=True)
+    command.define_model_flags(flags)
     flags.DEFINE_string("output", "models/alexnet", "The model's base path (versions go "
                         "inside).")
     flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
-    flags.DEFINE_string("preset", None, "Config preset for a bare .keras file.")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable), "
-                              "as for training.")
-    flags.DEFINE_string("statistics", None, "statistics.npz (default: the work directory's).")
-    flags.DEFINE_string("class_names", None, "class_names.txt (default: the work directory's, "
-                        "else ImageNet's for 1000 classes).")
     flags.DEFINE_string("model_name", "alexnet", "The model's name in models.config.")
     flags.DEFINE_integer("max_batch_size", defaults.max_batch_size, "Images per request.")
     flags.DEFINE_integer("max_image_bytes", defaults.max_image_bytes, "Bytes per image.")
@@ -48,11 +41,10 @@ def define_flags(flags):
 
 def main(args):
     from absl.flags import FLAGS
-    from alexnet_tf.export import serving_export, trained_model
+    from alexnet_tf.export import serving_export
+    from alexnet_tf.inference import loader
     from alexnet_tf.export.signatures import ServingLimits
-    trained = trained_model.load_trained_model(
-        FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set, statistics=FLAGS.statistics,
-        class_names=FLAGS.class_names)
+    trained = loader.load_classifier(FLAGS.model, **command.model_arguments())
     limits = ServingLimits(max_batch_size=FLAGS.max_batch_size,
                            max_image_bytes=FLAGS.max_image_bytes,
                            max_request_bytes=FLAGS.max_request_bytes, top_k=FLAGS.top_k)

@@ -89,16 +89,16 @@ def measure(preset=None, model_path=None, output="/tmp/alexnet_bench", tflite_ki
     from alexnet_tf.data.statistics import DatasetStatistics
     from alexnet_tf.export import tflite_conversion as tflite, warmup
     from alexnet_tf.export.serving_export import export_saved_model
-    from alexnet_tf.export.trained_model import TrainedModel, load_trained_model
+    from alexnet_tf.inference.loader import Classifier, load_classifier
 
     if model_path:
-        trained = load_trained_model(model_path)
+        trained = load_classifier(model_path)
     else:
         cfg = config.get_config(preset)
-        trained = TrainedModel(
+        trained = Classifier(
             model=build_alexnet(cfg.model), cfg=cfg,
-            stats=DatasetStatistics.per_channel(CAFFE_MEAN_RGB, size=cfg.data.resize_size),
-            classes=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
+            statistics=DatasetStatistics.per_channel(CAFFE_MEAN_RGB, size=cfg.data.resize_size),
+            class_names=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
     report = {"preset": trained.cfg.name, "parameters": trained.model.count_params()}
     summary = export_saved_model(trained, os.path.join(output, "models", "alexnet"),
                                  verify=False)

@@ -17,7 +17,7 @@ from alexnet_tf import atomic
 from alexnet_tf.export import server_config, servability, serving_session
 from alexnet_tf.export import signatures, warmup
 from alexnet_tf.export.signatures import ServingLimits
-from alexnet_tf.export.trained_model import TrainedModel
+from alexnet_tf.inference.loader import Classifier
 from alexnet_tf.export.versioning import versions, write_version
 
 EXPORT_INFO_FILE = "export_info.json"
@@ -28,13 +28,13 @@ def directory_bytes(path) -> int:
                for folder, _, files in os.walk(path) for f in files)
 
 
-def export_saved_model(trained: TrainedModel, base_path, *, version=None,
+def export_saved_model(trained: Classifier, base_path, *, version=None,
                        limits: ServingLimits = ServingLimits(), model_name="alexnet",
                        verify=True, server_config_dir=None, serving_base_path=None) -> dict:
     """Writes one version under `base_path` and the server's config files; returns a
     summary (path, version, size, config files, the server command)."""
-    archive = signatures.build_archive(trained.model, trained.cfg, trained.stats,
-                                       trained.classes, limits)
+    archive = signatures.build_archive(trained.model, trained.cfg, trained.statistics,
+                                       trained.class_names, limits)
     try:
         with write_version(base_path, version) as pending:
             archive.write_out(pending.staging, verbose=False)
@@ -85,10 +85,10 @@ def _published(base_path) -> str:
             f"{os.path.join(base_path, str(present[-1]))})")
 
 
-def _write_export_info(version_dir, trained: TrainedModel, limits: ServingLimits):
+def _write_export_info(version_dir, trained: Classifier, limits: ServingLimits):
     info = {"config": config_lib.to_dict(trained.cfg), "limits": dataclasses.asdict(limits),
-            "class_labels": list(trained.classes.labels),
-            "class_names": list(trained.classes.names),
+            "class_labels": list(trained.class_names.labels),
+            "class_names": list(trained.class_names.names),
             "signatures": [signatures.DEFAULT_SIGNATURE, signatures.FLOAT_SIGNATURE,
                            signatures.FEATURES_SIGNATURE, signatures.CLASSIFY_SIGNATURE]}
     with open(os.path.join(version_dir, warmup.WARMUP_DIR, EXPORT_INFO_FILE), "w") as f:

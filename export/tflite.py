@@ -21,12 +21,8 @@ from alexnet_tf import command
 
 def define_flags(flags):
     from alexnet_tf.export.tflite_conversion import KINDS
-    flags.DEFINE_string("model", None, "A .keras file or a training work directory.",
-                        required=True)
+    command.define_model_flags(flags)
     flags.DEFINE_string("output", "models/tflite", "Output folder.")
-    flags.DEFINE_string("preset", None, "Config preset for a bare .keras file.")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable).")
-    flags.DEFINE_string("statistics", None, "statistics.npz (default: the work directory's).")
     flags.DEFINE_list("kinds", list(KINDS), "Which files to write.")
     flags.DEFINE_integer("calibration_images", 200, "Training images for full-int8 "
                          "calibration.")
@@ -37,10 +33,9 @@ def main(args):
     import os
 
     from absl.flags import FLAGS
-    from alexnet_tf.export import tflite_conversion, trained_model
-    trained = trained_model.load_trained_model(
-        FLAGS.model, preset=FLAGS.preset, overrides=FLAGS.set, statistics=FLAGS.statistics,
-        require_statistics=False)
+    from alexnet_tf.export import tflite_conversion
+    from alexnet_tf.inference import loader
+    trained = loader.load_classifier(FLAGS.model, **command.model_arguments())
     tflite_conversion.export_tflite_from_pipeline(
         trained, FLAGS.output, kinds=FLAGS.kinds, calibration_count=FLAGS.calibration_images,
         verification_count=FLAGS.verification_images)

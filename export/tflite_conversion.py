@@ -242,10 +242,10 @@ def export_tflite(model: keras.Model, output_dir, *, calibration_images, verific
 
 def export_tflite_from_pipeline(trained, output_dir, *, kinds=KINDS, calibration_count=200,
                                 verification_count=360) -> dict:
-    """`export_tflite` of a `TrainedModel`, calibrated on `calibration_count` training
+    """`export_tflite` of a loaded model (`inference.loader.Classifier`), calibrated on `calibration_count` training
     images and verified on `verification_count` validation images of its dataset."""
-    calibration = pipeline_images(trained.cfg, "train", calibration_count, trained.stats)
+    calibration = pipeline_images(trained.cfg, "train", calibration_count, trained.statistics)
     verification = pipeline_images(trained.cfg, "validation", verification_count,
-                                   trained.stats)
+                                   trained.statistics)
     return export_tflite(trained.model, output_dir, calibration_images=calibration,
                          verification_images=verification, kinds=kinds)

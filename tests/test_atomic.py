@@ -14,13 +14,13 @@ import sys
 import textwrap
 import threading
 
+import faults
 import numpy as np
 import pytest
 
 from alexnet_tf import atomic, command
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NO_SPACE = os.strerror(errno.ENOSPC)
 
 # Loads alexnet_tf/atomic.py without the package's __init__ (which imports TensorFlow): the
 # module stands alone, and a child process starts in a fraction of a second.
@@ -47,32 +47,6 @@ def _umask(mask):
         yield
     finally:
         os.umask(old)
-
-
-class _FillingFile:
-    """A file whose writes store half of the data, then fail as a full disk does."""
-
-    def __init__(self, real):
-        self.real = real
-
-    def write(self, data):
-        self.real.write(data[:len(data) // 2])
-        self.real.flush()
-        raise OSError(errno.ENOSPC, NO_SPACE)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.real.close()
-
-
-def _disk_fills(monkeypatch):
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FillingFile(real_fdopen(fd, *a, **k)))
 
 
 # --- readers, killed writers, concurrent writers ---------------------------------------
@@ -269,7 +243,7 @@ def test_errors_name_the_target_not_the_temporary_file(tmp_path):
 def test_a_full_disk_keeps_the_previous_file_and_names_the_target(tmp_path, monkeypatch):
     target = tmp_path / "history.json"
     target.write_text("previous")
-    _disk_fills(monkeypatch)
+    faults.disk_fills_on_writes(monkeypatch)
     with pytest.raises(atomic.DiskFullError) as raised:
         atomic.publish(target, "new " * 1000)
     assert str(raised.value) == f"disk full writing {target}"
@@ -286,8 +260,8 @@ def test_a_writer_on_a_full_disk_raises_one_disk_full_error(tmp_path, failure):
         with atomic.publishing(target) as temporary:
             temporary.write_text("half")
             if failure == "oserror":
-                raise OSError(errno.ENOSPC, NO_SPACE, str(temporary))
-            raise tf.errors.ResourceExhaustedError(None, None, f"{temporary}; {NO_SPACE}")
+                raise OSError(errno.ENOSPC, faults.NO_SPACE, str(temporary))
+            raise tf.errors.ResourceExhaustedError(None, None, f"{temporary}; {faults.NO_SPACE}")
     assert str(raised.value) == f"disk full writing {target}"   # not the temporary name
     assert target.read_text() == "previous" and os.listdir(tmp_path) == [target.name]
     with pytest.raises(atomic.DiskFullError, match=f"disk full writing {tmp_path / '3'}$"):
@@ -298,14 +272,14 @@ def test_a_writer_on_a_full_disk_raises_one_disk_full_error(tmp_path, failure):
 
 def test_disk_full_is_recognised_in_python_and_tensorflow_words():
     import tensorflow as tf
-    assert atomic.is_disk_full(OSError(errno.ENOSPC, NO_SPACE))
+    assert atomic.is_disk_full(OSError(errno.ENOSPC, faults.NO_SPACE))
     assert atomic.is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     assert atomic.is_disk_full(OSError(f"Unable to create file (errno = 28, error message = "
-                                       f"'{NO_SPACE}')"))                    # h5py's words
-    tf_error = tf.errors.ResourceExhaustedError(None, None, f"/x/t/a.tmp; {NO_SPACE}")
+                                       f"'{faults.NO_SPACE}')"))                    # h5py's words
+    tf_error = tf.errors.ResourceExhaustedError(None, None, f"/x/t/a.tmp; {faults.NO_SPACE}")
     assert atomic.is_disk_full(tf_error) and atomic.full_path(tf_error) == "/x/t/a.tmp"
     assert not atomic.is_disk_full(OSError(errno.EACCES, "Permission denied"))
-    assert not atomic.is_disk_full(ValueError(NO_SPACE))
+    assert not atomic.is_disk_full(ValueError(faults.NO_SPACE))
     assert not atomic.is_disk_full(tf.errors.NotFoundError(None, None, "/x: not found"))
 
 
@@ -341,20 +315,8 @@ def test_a_directory_is_never_published_over_an_existing_one(tmp_path):
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
-    """A 64 KB tmpfs (root only), unmounted afterwards."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with faults.tmpfs(tmp_path / "tiny", "64k") as mount:
         yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)])
 
 
 def test_a_real_full_disk_keeps_the_previous_files(tiny_tmpfs):

@@ -5,8 +5,8 @@ import errno
 import json
 import os
 import stat
-import subprocess
 
+import faults
 import pytest
 
 import tools_support
@@ -63,16 +63,8 @@ def test_the_command_replaces_its_output_whole(tmp_path):
 
 @pytest.mark.slow
 def test_the_command_on_a_full_disk_keeps_the_previous_output(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
     workdir = tools_support.make_workdir(tmp_path / "trained")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with faults.tmpfs(tmp_path / "tiny", "64k") as mount:
         output = mount / "results.json"
         output.write_text(PREVIOUS)
         with open(mount / "filler", "wb", buffering=0) as f:
@@ -86,6 +78,3 @@ def test_the_command_on_a_full_disk_keeps_the_previous_output(tmp_path):
         assert done.stderr.strip().splitlines()[-1] == f"error: disk full writing {output}"
         assert output.read_text() == PREVIOUS
         assert sorted(os.listdir(mount)) == ["filler", "results.json"]
-    finally:
-        if subprocess.run(["umount", str(mount)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)])

@@ -295,12 +295,12 @@ def child_served(batch, steps, workdir, **_):
     from alexnet_tf.data.statistics import DatasetStatistics
     from alexnet_tf.export import serving_session, warmup
     from alexnet_tf.export.serving_export import export_saved_model
-    from alexnet_tf.export.trained_model import TrainedModel
+    from alexnet_tf.inference.loader import Classifier
     cfg, model = _paper_model()
-    trained = TrainedModel(
+    trained = Classifier(
         model=model, cfg=cfg,
-        stats=DatasetStatistics.per_channel(CAFFE_MEAN_RGB, size=cfg.data.resize_size),
-        classes=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
+        statistics=DatasetStatistics.per_channel(CAFFE_MEAN_RGB, size=cfg.data.resize_size),
+        class_names=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
     summary = export_saved_model(trained, os.path.join(workdir, "models", "alexnet"),
                                  verify=False)
     serving_session.disable_xla_compilation()

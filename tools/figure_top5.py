@@ -21,8 +21,7 @@ from alexnet_tf import command
 
 
 def define_flags(flags):
-    flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.", required=True)
+    command.define_model_flags(flags)
     flags.DEFINE_list("images", None, "Image files and/or folders.")
     flags.DEFINE_string("split", None, "Or a split of the model's dataset, e.g. validation.")
     flags.DEFINE_integer("count", 8, "Images to show (the first of --images or --split).")
@@ -30,8 +29,6 @@ def define_flags(flags):
     flags.DEFINE_integer("k", 5, "Labels per image.")
     flags.DEFINE_integer("columns", 4, "Images per row.")
     flags.DEFINE_string("out", "figure4_top5.png", "Where to write the PNG.")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
 
 
 def main(args):
@@ -39,7 +36,7 @@ def main(args):
     from alexnet_tf.figures import top5
     result = top5.top5_figure(FLAGS.model, FLAGS.out, images=FLAGS.images, split=FLAGS.split,
                               count=FLAGS.count, start=FLAGS.start, k=FLAGS.k,
-                              columns=FLAGS.columns, statistics=FLAGS.statistics)
+                              columns=FLAGS.columns, **command.model_arguments())
     return command.wrote([result["figure"]], result["skipped"])
 
 

@@ -23,8 +23,7 @@ from alexnet_tf import command
 
 
 def define_flags(flags):
-    flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.", required=True)
+    command.define_model_flags(flags)
     flags.DEFINE_list("queries", None, "Query image files and/or folders.")
     flags.DEFINE_string("query_split", None, "Or queries from a split of the model's dataset "
                         "(e.g. validation, against --gallery_split=train as in the paper).")
@@ -42,8 +41,6 @@ def define_flags(flags):
     flags.DEFINE_integer("batch_size", 128, "Images per batch for the features.")
     flags.DEFINE_enum("dtype", "float16", ["float16", "float32"], "Stored feature precision.")
     flags.DEFINE_bool("exclude_self", True, "Drop a gallery image that is the query file.")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
 
 
 def main(args):
@@ -54,8 +51,8 @@ def main(args):
         gallery_folder=FLAGS.gallery, gallery_split=FLAGS.gallery_split,
         query_split=FLAGS.query_split, query_count=FLAGS.query_count,
         query_start=FLAGS.query_start, k=FLAGS.k, batch_size=FLAGS.batch_size,
-        dtype=FLAGS.dtype, exclude_self=FLAGS.exclude_self, statistics=FLAGS.statistics,
-        data_dir=FLAGS.data_dir)
+        dtype=FLAGS.dtype, exclude_self=FLAGS.exclude_self, data_dir=FLAGS.data_dir,
+        **command.model_arguments())
     for path, row in zip(result["queries"], result["neighbours"]):
         print(path + ": " + ", ".join(f"{key} ({d:.3g})" for key, d in row))
     return command.wrote([result["figure"]], result["skipped"])

@@ -24,8 +24,7 @@ from alexnet_tf import command
 
 
 def define_flags(flags):
-    flags.DEFINE_string("model", None, "A .keras file, work directory, checkpoint prefix, or "
-                        "bvlc_alexnet.npy.", required=True)
+    command.define_model_flags(flags)
     flags.DEFINE_string("out_dir", "visualizations", "Directory for the PNGs.")
     flags.DEFINE_list("images", None, "Images (files/folders) for saliency and Grad-CAM.")
     flags.DEFINE_string("split", None, "Or images from a split of the model's dataset.")
@@ -38,8 +37,6 @@ def define_flags(flags):
     flags.DEFINE_string("cam_layer", "conv5", "Layer for Grad-CAM.")
     flags.DEFINE_enum("colour", "auto", ["auto", "rgb", "grey"], "Activation maximisation "
                       "in colour or grey (auto: grey for the digits dataset).")
-    flags.DEFINE_string("statistics", None, "Dataset statistics .npz (default: beside the "
-                        "model).")
 
 
 def main(args):
@@ -50,7 +47,7 @@ def main(args):
         count=FLAGS.count, conv_layer=FLAGS.conv_layer, filters=FLAGS.filters,
         classes=FLAGS.classes, steps=FLAGS.steps, cam_layer=FLAGS.cam_layer,
         grey={"auto": None, "rgb": False, "grey": True}[FLAGS.colour],
-        statistics=FLAGS.statistics)
+        **command.model_arguments())
     return command.wrote(result["figures"].values(), result["skipped"])
 
 

@@ -112,14 +112,15 @@ AUTO_FILTERS = 8
 def visualize(model, out_dir, *, images=None, split=None, count: int = 4,
               conv_layer: str = "conv5", filters: str = "auto", classes: str | None = None,
               steps: int = 300, cam_layer: str = "conv5", grey: bool | None = None,
-              statistics=None) -> dict:
+              preset=None, overrides=(), statistics=None, class_names=None) -> dict:
     """Writes the figures; returns {"figures": {"conv", "classes", "attribution" (with
     images): path}, "skipped": [what could not be read]}. `filters="auto"`: the 8 filters
     of `conv_layer` most active on the given images (without images: 0-7)."""
     from alexnet_tf.figures import image_sets, saliency as visualization
     from alexnet_tf.inference import loader as inference
     from alexnet_tf.data import preprocessing
-    classifier = inference.load_classifier(model, statistics=statistics)
+    classifier = inference.load_classifier(model, preset=preset, overrides=overrides,
+                                           statistics=statistics, class_names=class_names)
     cfg, names, net = classifier.cfg, classifier.class_names.names, classifier.model
     out_dir = pathlib.Path(out_dir)
     affine = visualization.AffinePreprocessing.from_function(

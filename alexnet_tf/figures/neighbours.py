@@ -66,8 +66,8 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
                       gallery_split=None, query_split=None, query_count: int = 5,
                       query_start: int = 0, k: int = 6, batch_size: int = 128,
                       dtype: str = "float16", exclude_self: bool = True, progress: bool = True,
-                      chunk_rows: int | None = None, config=None, statistics=None,
-                      class_names=None, data_dir=None) -> dict:
+                      chunk_rows: int | None = None, preset=None, overrides=(),
+                      statistics=None, class_names=None, data_dir=None) -> dict:
     """Builds (or reuses) the gallery's feature store, searches, draws the figure.
 
     Queries are image files/folders (`queries`) or the first `query_count` images of
@@ -75,7 +75,6 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
     as in the paper); `data_dir` overrides where that dataset is (its config's
     data.data_dir). Returns {"figure": path, "queries": [...], "skipped": [...],
     "neighbours": [[(key, distance), ...]]}."""
-    from alexnet_tf import config as config_lib
     from alexnet_tf.inference import gallery as gallery_lib, loader as inference, retrieval
     from alexnet_tf.figures import image_sets
     from alexnet_tf.network.model import fc7_features
@@ -83,14 +82,9 @@ def similarity_figure(model, queries, out, *, store_dir, gallery_folder=None,
         raise ValueError("give exactly one gallery: a folder or a dataset split")
     if (queries is None) == (query_split is None):
         raise ValueError("give query images (files/folders) or a query split, not both")
-    if data_dir:
-        if config is None:
-            config = inference.load_classifier(model, statistics=statistics).cfg
-        elif isinstance(config, str):
-            config = config_lib.get_config(config)
-        config = config_lib.override(config, [f"data.data_dir={data_dir}"])
-    classifier = inference.load_classifier(model, config=config, statistics=statistics,
-                                           class_names=class_names)
+    overrides = [*overrides, *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    classifier = inference.load_classifier(model, preset=preset, overrides=overrides,
+                                           statistics=statistics, class_names=class_names)
     cfg, names = classifier.cfg, classifier.class_names.names
     if gallery_folder is not None:
         gallery = gallery_lib.folder_gallery(gallery_folder, classifier.class_names)

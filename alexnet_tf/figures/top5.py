@@ -80,15 +80,16 @@ def render_top5(images, top_indices, top_probabilities, class_names, true_labels
 
 
 def top5_figure(model, out, *, images=None, split=None, count: int = 8, start: int = 0,
-                k: int = 5, columns: int = 4, config=None, statistics=None,
+                k: int = 5, columns: int = 4, preset=None, overrides=(), statistics=None,
                 class_names=None) -> dict:
-    """Classifies the images and draws the figure; returns what it drew."""
+    """Classifies the images and draws the figure; returns what it drew. `model` is a
+    model reference or a loaded model (`inference.loader`, which takes the rest)."""
     from alexnet_tf.figures import image_sets
     from alexnet_tf.inference import loader as inference
     if (images is None) == (split is None):
         raise ValueError("give images (files/folders) or a dataset split, not both")
-    classifier = inference.load_classifier(model, config=config, statistics=statistics,
-                                           class_names=class_names)
+    classifier = inference.load_classifier(model, preset=preset, overrides=overrides,
+                                           statistics=statistics, class_names=class_names)
     if images is not None:
         chosen = image_sets.from_files(classifier, images, limit=count)
     else:

@@ -73,7 +73,7 @@ class Classifier:
     cfg: config_lib.Config
     statistics: DatasetStatistics
     class_names: class_names_lib.ClassNames
-    source: str                            # the reference it was loaded from
+    source: str = ""                       # the reference it was loaded from
     workdir: pathlib.Path | None = None    # the work directory whose config.json it has
 
     @property
@@ -250,7 +250,7 @@ def _class_names(class_names, workdir, cfg) -> class_names_lib.ClassNames:
 
 
 def load_classifier(reference, *, preset: str | None = None, overrides=(),
-                    statistics=None, class_names=None, config=None) -> Classifier:
+                    statistics=None, class_names=None) -> Classifier:
     """The model `reference` names, with its config, statistics and class names (the rules
     are the module doc's).
 
@@ -259,24 +259,20 @@ def load_classifier(reference, *, preset: str | None = None, overrides=(),
     `overrides`: `section.field=value` strings applied to the config. `statistics`: a
     DatasetStatistics or .npz path. `class_names`: a ClassNames or class_names.txt path.
     Anything the caller can fix raises InputError (or the ValueError / FileNotFoundError of
-    a bad preset, override, statistics or class names file), one line naming it.
-
-    `config` is the earlier spelling: a preset name there is `preset`; a Config is used as
-    the config outright (a caller that already resolved it).
+    a bad preset, override, statistics or class names file), one line naming it. A model
+    already loaded (a `Classifier`) is returned as it is.
     """
-    if isinstance(config, str):
-        preset = preset or config
-        config = None
+    if isinstance(reference, Classifier):
+        return reference
     overrides = list(overrides or ())
     path = pathlib.Path(reference)
     kind = _model_kind(path)
     if preset is not None:
         config_lib.get_config(preset)          # an unknown preset: one clear ValueError
     if kind == "npy":
-        return _load_bvlc(path, config, preset, overrides, statistics, class_names)
+        return _load_bvlc(path, preset, overrides, statistics, class_names)
     workdir = workdir_of(path)
-    cfg = (config_lib.override(config, list(overrides)) if config is not None
-           else _config_of(path, kind, workdir, preset, overrides))
+    cfg = _config_of(path, kind, workdir, preset, overrides)
     try:
         model = checkpointing.load_model(path, None if kind == "keras" else cfg)
     except (checkpointing.CheckpointError, model_files.ModelFileError) as e:
@@ -284,8 +280,7 @@ def load_classifier(reference, *, preset: str | None = None, overrides=(),
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from None
     config_file = workdir / checkpointing.CONFIG_FILE
-    has_config = config is None and config_file.is_file()
-    _check_shape(model, cfg, path, config_file if has_config else None)
+    _check_shape(model, cfg, path, config_file if config_file.is_file() else None)
     statistics = _statistics(statistics, path, workdir, cfg)
     class_names = _class_names(class_names, workdir, cfg)
     if len(class_names) != model.output.shape[-1]:
@@ -295,9 +290,9 @@ def load_classifier(reference, *, preset: str | None = None, overrides=(),
                       workdir=workdir if config_file.is_file() else None)
 
 
-def _load_bvlc(path, config, preset, overrides, statistics, class_names) -> Classifier:
+def _load_bvlc(path, preset, overrides, statistics, class_names) -> Classifier:
     from alexnet_tf.network import pretrained
-    cfg = config_lib.override(pretrained.caffe_config(config or preset or "paper"),
+    cfg = config_lib.override(pretrained.caffe_config(preset or "paper"),
                               list(overrides))
     try:
         model = pretrained.load_bvlc_alexnet(path, cfg)

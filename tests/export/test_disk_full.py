@@ -7,8 +7,8 @@ tmpfs tests fill a real small filesystem and run the commands (they need root to
 import errno
 import hashlib
 import os
-import subprocess
 
+import faults
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,10 +16,10 @@ import tensorflow as tf
 import tools_support
 from alexnet_tf import atomic
 from alexnet_tf.export import saved_model, server_config, serving_export
-from alexnet_tf.export import tflite_conversion as tflite, trained_model, warmup
+from alexnet_tf.export import tflite_conversion as tflite, warmup
+from alexnet_tf.inference import loader
 from alexnet_tf.export.serving_export import export_saved_model
 
-NO_SPACE = os.strerror(errno.ENOSPC)
 
 
 def _contents(folder):
@@ -40,33 +40,6 @@ def trained():
     return tools_support.tiny_trained([120.0, 115.0, 100.0])
 
 
-class _FillingFile:
-    """A file whose writes store half of the data, then fail as a full disk does."""
-
-    def __init__(self, real):
-        self.real = real
-
-    def write(self, data):
-        self.real.write(data[:len(data) // 2])
-        self.real.flush()
-        raise OSError(errno.ENOSPC, NO_SPACE)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.real.close()
-
-
-def _disk_fills_on_atomic_writes(monkeypatch):
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(atomic.os, "fdopen",
-                        lambda fd, *a, **k: _FillingFile(real_fdopen(fd, *a, **k)))
-
-
 @pytest.mark.slow
 def test_disk_full_mid_version_keeps_the_published_one(tmp_path, trained, monkeypatch):
     base = tmp_path / "models" / "alexnet"
@@ -76,7 +49,7 @@ def test_disk_full_mid_version_keeps_the_published_one(tmp_path, trained, monkey
 
     def warmup_fills_the_disk(version_dir, requests):     # TF's own words for ENOSPC
         path = real_write(version_dir, requests)
-        raise tf.errors.ResourceExhaustedError(None, None, f"{path}; {NO_SPACE}")
+        raise tf.errors.ResourceExhaustedError(None, None, f"{path}; {faults.NO_SPACE}")
 
     monkeypatch.setattr(warmup, "write_warmup_file", warmup_fills_the_disk)
     with pytest.raises(atomic.DiskFullError) as raised:
@@ -89,7 +62,7 @@ def test_disk_full_mid_version_keeps_the_published_one(tmp_path, trained, monkey
 
 def test_disk_full_before_anything_was_published(tmp_path, trained, monkeypatch):
     def fills(version_dir, *args):
-        raise OSError(errno.ENOSPC, NO_SPACE, os.path.join(version_dir, "x"))
+        raise OSError(errno.ENOSPC, faults.NO_SPACE, os.path.join(version_dir, "x"))
 
     monkeypatch.setattr(serving_export, "_write_export_info", fills)
     with pytest.raises(atomic.DiskFullError,
@@ -103,7 +76,7 @@ def test_disk_full_writing_the_server_config(tmp_path, trained, monkeypatch):
     base = tmp_path / "models" / "alexnet"
     export_saved_model(trained, base, verify=False)
     config_before = (tmp_path / "models" / server_config.MODELS_CONFIG_FILE).read_text()
-    _disk_fills_on_atomic_writes(monkeypatch)
+    faults.disk_fills_on_writes(monkeypatch)
     with pytest.raises(atomic.DiskFullError) as raised:
         export_saved_model(trained, base, verify=False)
     config_path = tmp_path / "models" / server_config.MODELS_CONFIG_FILE
@@ -116,7 +89,7 @@ def test_disk_full_writing_the_server_config(tmp_path, trained, monkeypatch):
 
 
 def test_the_command_says_one_line_and_exits_2(tmp_path, trained, monkeypatch, capsys):
-    monkeypatch.setattr(trained_model, "load_trained_model", lambda *args, **kwargs: trained)
+    monkeypatch.setattr(loader, "load_classifier", lambda *args, **kwargs: trained)
     argv = ["alexnet-export", f"--model={tmp_path}", f"--output={tmp_path / 'm'}"]
 
     def fills(*args, **kwargs):
@@ -127,14 +100,14 @@ def test_the_command_says_one_line_and_exits_2(tmp_path, trained, monkeypatch, c
     assert capsys.readouterr().err == "error: disk full writing /x/m/1; ...\n"
 
     def tf_fills(*args, **kwargs):       # one the exports did not word themselves
-        raise tf.errors.ResourceExhaustedError(None, None, f"/x/t/a.tmp; {NO_SPACE}")
+        raise tf.errors.ResourceExhaustedError(None, None, f"/x/t/a.tmp; {faults.NO_SPACE}")
 
     monkeypatch.setattr(serving_export, "export_saved_model", tf_fills)
     assert saved_model.run(argv) == 2
     assert capsys.readouterr().err == "error: disk full writing /x/t/a.tmp\n"
 
     def os_fills(*args, **kwargs):       # Python's own words
-        raise OSError(errno.ENOSPC, NO_SPACE, "/x/o/b.json")
+        raise OSError(errno.ENOSPC, faults.NO_SPACE, "/x/o/b.json")
 
     monkeypatch.setattr(serving_export, "export_saved_model", os_fills)
     assert saved_model.run(argv) == 2
@@ -147,7 +120,7 @@ def test_tflite_disk_full_keeps_the_earlier_files(tmp_path, trained, monkeypatch
                          verification_images=images, kinds=("float32",),
                          progress=lambda _: None)
     before = _contents(tmp_path)
-    _disk_fills_on_atomic_writes(monkeypatch)
+    faults.disk_fills_on_writes(monkeypatch)
     with pytest.raises(atomic.DiskFullError) as raised:
         tflite.export_tflite(trained.model, tmp_path, calibration_images=images,
                              verification_images=images, kinds=("float32",),
@@ -162,25 +135,9 @@ def test_tflite_disk_full_keeps_the_earlier_files(tmp_path, trained, monkeypatch
 
 @pytest.fixture
 def small_disks(tmp_path):
-    """Two 4 MB tmpfs mounts (one per command, so they do not take each other's space),
-    unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mounts = []
-    try:
-        for name in ("a", "b"):
-            mount = tmp_path / name
-            mount.mkdir()
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
-                                   str(mount)], capture_output=True, text=True)
-            if done.returncode != 0:
-                pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-            mounts.append(mount)
-        yield mounts
-    finally:
-        for mount in mounts:
-            if subprocess.run(["umount", str(mount)]).returncode != 0:
-                subprocess.run(["umount", "-l", str(mount)])
+    """Two 4 MB tmpfs mounts (one per command, so they do not take each other's space)."""
+    with faults.tmpfs(tmp_path / "a", "4m") as a, faults.tmpfs(tmp_path / "b", "4m") as b:
+        yield [a, b]
 
 
 def _fill(mount, leave: int):
@@ -194,7 +151,7 @@ def _fill(mount, leave: int):
 def test_real_full_disk_both_commands(small_disks, tmp_path):
     served, lite = small_disks
     workdir = tools_support.make_workdir(tmp_path / "trained")
-    trained = trained_model.load_trained_model(workdir)
+    trained = loader.load_classifier(workdir)
     base = served / "models" / "alexnet"
     first = export_saved_model(trained, base, verify=False)
     images = np.random.RandomState(0).randn(4, 67, 67, 3).astype("float32")

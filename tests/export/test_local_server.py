@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # builds, exports and serves real models
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("local_server")
     trained = tools_support.tiny_trained([127.0, 120.0, 110.0], seed=21)
-    cfg, model, stats = trained.cfg, trained.model, trained.stats
+    cfg, model, stats = trained.cfg, trained.model, trained.statistics
     export_saved_model(trained, root / "models" / "alexnet", verify=False)
     port_file = root / "ports.json"
     process = tools_support.start_module(

@@ -138,7 +138,7 @@ def build_requests(folder, images, pixels):
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     trained = tools_support.tiny_trained([131.0, 118.0, 102.0], seed=3)
-    cfg, model, stats = trained.cfg, trained.model, trained.stats
+    cfg, model, stats = trained.cfg, trained.model, trained.statistics
     workdir = root / "workdir"
     workdir.mkdir()
     checkpointing.save_config(cfg, workdir)
@@ -469,7 +469,7 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
     its own model."""
     from alexnet_tf.data import class_names
     from alexnet_tf.export.serving_export import export_saved_model
-    from alexnet_tf.export.trained_model import TrainedModel
+    from alexnet_tf.inference.loader import Classifier
     cfg = config.get_config("tiny")
     stats = DatasetStatistics.per_channel([120.0, 115.0, 100.0], size=cfg.data.resize_size)
     classes = class_names.for_classes(10, cfg.data.dataset)
@@ -485,7 +485,7 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
 
     def export(i, barrier):
         barriers["barrier"] = barrier
-        return export_saved_model(TrainedModel(models[i], cfg, stats, classes),
+        return export_saved_model(Classifier(models[i], cfg, stats, classes),
                                   tmp_path / "models" / "alexnet", verify=False)
 
     summaries = _concurrently(2, export)
@@ -499,24 +499,28 @@ def test_two_concurrent_exports_report_what_they_published(tmp_path, monkeypatch
                                    with_softmax(model)(x).numpy(), rtol=1e-4, atol=1e-6)
 
 
-def test_a_bare_keras_file_needs_its_statistics(tmp_path, served, capsys):
+def test_a_bare_keras_file_needs_its_preset_and_statistics(tmp_path, served, capsys):
+    """Outside a work directory the one loader needs --preset, and statistics where the
+    preset's dataset has none of its own (a folder)."""
     from alexnet_tf.export import saved_model
-    from alexnet_tf.export.trained_model import load_trained_model
+    from alexnet_tf.inference.loader import InputError, load_classifier
     path = tmp_path / "model.keras"
     served["model"].save(path)
-    with pytest.raises(FileNotFoundError, match="pass --statistics"):
-        load_trained_model(path, preset="tiny")
-    trained = load_trained_model(path, preset="tiny",
-                                 statistics=served["base"].parent.parent / "workdir" /
-                                 "statistics.npz")
-    assert trained.classes.names == tuple(str(i) for i in range(10))
+    with pytest.raises(InputError, match="has no config.json beside it: pass --preset"):
+        load_classifier(path)
+    with pytest.raises(InputError, match="pass --statistics=<statistics.npz>"):
+        load_classifier(path, preset="tiny", overrides=["data.dataset=folder"])
+    trained = load_classifier(path, preset="tiny",
+                              statistics=served["base"].parent.parent / "workdir" /
+                              "statistics.npz")
+    assert trained.class_names.names == tuple(str(i) for i in range(10))
 
     code = saved_model.run(["alexnet-export", f"--model={tmp_path / 'absent.keras'}",
                             f"--output={tmp_path / 'models'}"])
     errors = capsys.readouterr().err.splitlines()
     assert code == 2 and errors == [f"error: no model at {tmp_path / 'absent.keras'} (expected "
-                                    "a .keras file, a training work directory or a "
-                                    "checkpoint prefix)"]
+                                    "a .keras file, a training work directory, a checkpoint "
+                                    "prefix <workdir>/checkpoints/ckpt-N or bvlc_alexnet.npy)"]
     assert not (tmp_path / "models").exists()
 
 
@@ -526,7 +530,7 @@ def test_imagenet_classes_come_out_as_synsets_and_names(tmp_path):
     from alexnet_tf.export.serving_export import export_saved_model
     trained = tools_support.tiny_trained(overrides=["model.num_classes=1000",
                                                     "data.dataset=imagenet2012"])
-    table = trained.classes
+    table = trained.class_names
     summary = export_saved_model(trained, tmp_path / "m", verify=False)
     serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
     out = serve(images=tf.constant(good_images()[:1]))

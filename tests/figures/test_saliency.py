@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tools_support
 from alexnet_tf.figures import saliency as visualization
 from alexnet_tf.inference import loader as inference
 

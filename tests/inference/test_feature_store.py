@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import faults
 import numpy as np
 import pytest
 
@@ -81,14 +82,11 @@ def test_a_store_too_big_for_the_disk_fails_at_once_in_one_error(tmp_path):
     """On a 1 MB tmpfs, a 4 MB store: one DiskFullError naming features.npy when it is
     created, not a SIGBUS (the process killed without a word) when rows reach the end of
     the disk; and no store is left."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    with faults.tmpfs(tmp_path / "small", "1m") as mount:
+        _a_store_too_big_for(mount)
+
+
+def _a_store_too_big_for(mount):
     script = textwrap.dedent(f"""
         import numpy as np
         from alexnet_tf.inference.feature_store import FeatureStoreWriter
@@ -97,15 +95,11 @@ def test_a_store_too_big_for_the_disk_fails_at_once_in_one_error(tmp_path):
         for start in range(0, 1000, 100):
             writer.write(start, np.ones((100, 1024), np.float32))
     """)
-    try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
-        assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
-        assert done.stderr.strip().splitlines()[-1] == (
-            f"alexnet_tf.atomic.DiskFullError: disk full writing {mount / 'store'}/features.npy")
-        with pytest.raises(FileNotFoundError, match="not a feature store"):
-            FeatureStore(mount / "store")
-        assert os.listdir(mount / "store") == ["keys.txt"]
-    finally:
-        if subprocess.run(["umount", str(mount)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"alexnet_tf.atomic.DiskFullError: disk full writing {mount / 'store'}/features.npy")
+    with pytest.raises(FileNotFoundError, match="not a feature store"):
+        FeatureStore(mount / "store")
+    assert os.listdir(mount / "store") == ["keys.txt"]

@@ -102,7 +102,7 @@ def test_bvlc_npy_weights_are_read_as_caffe_does(tmp_path, workdir):
     weights = {layer.name: layer.get_weights() for layer in source.layers if layer.weights}
     weights["conv1"] = [weights["conv1"][0][:, :, ::-1, :], weights["conv1"][1]]
     np.save(tmp_path / "bvlc_alexnet.npy", weights, allow_pickle=True)
-    classifier = inference.load_classifier(tmp_path / "bvlc_alexnet.npy", config="tiny")
+    classifier = inference.load_classifier(tmp_path / "bvlc_alexnet.npy", preset="tiny")
     assert classifier.cfg.model.lrn.alpha_over_window and classifier.cfg.model.lrn.groups == 1
     np.testing.assert_array_equal(classifier.model.get_layer("conv1").get_weights()[0],
                                   source.get_layer("conv1").get_weights()[0])

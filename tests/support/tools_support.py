@@ -19,17 +19,17 @@ CLASS_LABELS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 
 
 def tiny_trained(mean_rgb=MEAN_RGB, seed=None, overrides=()):
-    """An export's `TrainedModel`: the tiny preset (with `overrides`) with random weights
+    """A loaded model (`inference.loader.Classifier`) as the exports take it: the tiny preset (with `overrides`) with random weights
     (from `seed`, if given), per-channel statistics of `mean_rgb`, the dataset's class
     names."""
     import keras
     from alexnet_tf.data import class_names
-    from alexnet_tf.export.trained_model import TrainedModel
+    from alexnet_tf.inference.loader import Classifier
     cfg = config.override(config.get_config("tiny"), list(overrides))
     if seed is not None:
         keras.utils.set_random_seed(seed)
     stats = DatasetStatistics.per_channel(mean_rgb, size=cfg.data.resize_size)
-    return TrainedModel(build_alexnet(cfg.model), cfg, stats,
+    return Classifier(build_alexnet(cfg.model), cfg, stats,
                         class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
 
 

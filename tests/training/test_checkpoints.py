@@ -8,16 +8,14 @@ import signal
 import subprocess
 import sys
 
+import faults
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
-
-from alexnet_tf.training import checkpoints as checkpointing, logs as training_logs
-
-from alexnet_tf import config
+from random_images import RandomImages, tiny
 
 from alexnet_tf.inference import evaluation, loader as inference
+from alexnet_tf.training import checkpoints as checkpointing, logs as training_logs
 from alexnet_tf.training.loop import RunOptions, WorkDirError, train_and_evaluate
 from alexnet_tf.training.logs import weights_fingerprint
 from alexnet_tf.training.workdir_lock import WorkDirInUseError, WorkDirLock
@@ -25,31 +23,6 @@ from alexnet_tf.training.workdir_lock import WorkDirInUseError, WorkDirLock
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
            PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-
-
-class RandomImages:
-    """64 fixed random training images (4 steps of 16) and 16 validation images."""
-    num_classes, class_names = 10, [str(i) for i in range(10)]
-    train_examples, validation_examples = 64, 16
-
-    def __init__(self):
-        rng = np.random.RandomState(0)
-        self.x = rng.uniform(-1, 1, (80, 67, 67, 3)).astype("float32")
-        self.y = rng.randint(0, 10, 80).astype("int32")
-
-    def train(self, *, seed, epoch, batch_size, shard=None):
-        data = tf.data.Dataset.from_tensor_slices((self.x[:64], self.y[:64]))
-        return data.shuffle(64, seed=seed * 1000 + epoch).batch(batch_size, drop_remainder=True)
-
-    def validation(self, *, batch_size, ten_crop=False):
-        return tf.data.Dataset.from_tensor_slices((self.x[64:], self.y[64:])).batch(batch_size)
-
-    def statistics(self):
-        return None
-
-
-def _tiny(*overrides):
-    return config.override(config.get_config("tiny"), ["train.batch_size=16", *overrides])
 
 
 def _train(cfg, workdir, log=None, **options):
@@ -75,7 +48,7 @@ def _data_file(workdir, name):
 @pytest.mark.slow
 def test_a_truncated_newest_checkpoint_falls_back_in_training_evaluate_and_predict(
         tmp_path, capsys):
-    cfg = _tiny("train.epochs=3")
+    cfg = tiny("train.epochs=3")
     _train(cfg, tmp_path, max_steps=6, checkpoint_every_steps=2)
     assert _listed(tmp_path) == ["ckpt-6", "ckpt-4", "ckpt-2"]
     ckpt = tmp_path / "checkpoints"
@@ -103,7 +76,7 @@ def test_a_truncated_newest_checkpoint_falls_back_in_training_evaluate_and_predi
 
 
 def test_a_work_dir_with_no_readable_checkpoint_falls_back_to_its_model_keras(tmp_path):
-    _train(_tiny("train.epochs=1"), tmp_path)   # ckpt-4 and model.keras
+    _train(tiny("train.epochs=1"), tmp_path)   # ckpt-4 and model.keras
     _cut_in_half(_data_file(tmp_path, "ckpt-4"))
     lines = []
     model = checkpointing.load_model(tmp_path, report=lines.append)
@@ -164,7 +137,7 @@ def test_no_readable_checkpoint_is_one_line_naming_each(tmp_path):
 
 
 def test_a_deleted_latest_json_resumes_from_the_newest_checkpoint_on_disk(tmp_path):
-    cfg = _tiny("train.epochs=3")
+    cfg = tiny("train.epochs=3")
     _train(cfg, tmp_path, max_steps=4, checkpoint_every_steps=2)
     (tmp_path / "checkpoints" / "latest.json").unlink()
     log = []
@@ -180,7 +153,7 @@ def test_a_deleted_latest_json_resumes_from_the_newest_checkpoint_on_disk(tmp_pa
 # Item 3: what killed saves leave behind.
 
 def test_debris_of_killed_saves_and_writes_is_removed_at_start(tmp_path):
-    cfg = _tiny("train.epochs=3")
+    cfg = tiny("train.epochs=3")
     _train(cfg, tmp_path, max_steps=4, checkpoint_every_steps=2)
     ckpt = tmp_path / "checkpoints"
     # What SIGKILL during a save left (observed): TF's staging folder with a part file.
@@ -266,7 +239,7 @@ def _tensorboard_rows(workdir):
 @pytest.mark.slow
 def test_the_history_catches_up_with_a_checkpoint_written_just_before_a_kill(
         tmp_path, monkeypatch):
-    cfg = _tiny("train.epochs=2")
+    cfg = tiny("train.epochs=2")
     rows = []
     real_epoch_end = training_logs.TrainingLogs.epoch_end
 
@@ -306,9 +279,9 @@ def test_a_second_run_on_a_work_dir_in_use_is_refused_before_writing(tmp_path):
         with pytest.raises(WorkDirInUseError,
                            match=rf"{workdir} is in use by another training run \(pid "
                                  rf"{os.getpid()}, started \d{{4}}-"):
-            _train(_tiny(), workdir)
+            _train(tiny(), workdir)
         assert sorted(p.name for p in workdir.iterdir()) == [".training.lock"]
-    assert _train(_tiny("train.epochs=1"), workdir)["status"] == "completed"
+    assert _train(tiny("train.epochs=1"), workdir)["status"] == "completed"
     with WorkDirLock(workdir):   # the finished run released it
         pass
 
@@ -320,7 +293,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
     killed = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=ENV, cwd=ROOT)
     assert killed.wait(timeout=120) == -signal.SIGKILL
     assert f"pid {killed.pid}" in (tmp_path / ".training.lock").read_text()
-    assert _train(_tiny("train.epochs=1"), tmp_path)["status"] == "completed"
+    assert _train(tiny("train.epochs=1"), tmp_path)["status"] == "completed"
 
 
 def test_a_file_system_without_locks_warns_and_still_trains(tmp_path, monkeypatch, capsys):
@@ -330,7 +303,7 @@ def test_a_file_system_without_locks_warns_and_still_trains(tmp_path, monkeypatc
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
-    assert _train(_tiny("train.epochs=1"), tmp_path)["status"] == "completed"
+    assert _train(tiny("train.epochs=1"), tmp_path)["status"] == "completed"
     assert f"warning: {tmp_path} cannot be locked (No locks available): nothing stops a " \
            f"second run there" in capsys.readouterr().err
 
@@ -351,24 +324,24 @@ def test_the_train_command_refuses_a_work_dir_in_use_in_one_line(tmp_path):
 
 
 def test_the_seed_is_recorded_and_a_resume_with_another_is_refused(tmp_path):
-    _train(_tiny("train.epochs=1", "train.seed=5"), tmp_path, max_steps=2)
+    _train(tiny("train.epochs=1", "train.seed=5"), tmp_path, max_steps=2)
     assert json.loads((tmp_path / "config.json").read_text())["train"]["seed"] == 5
     with pytest.raises(WorkDirError, match=r"train.seed \(saved 5, now 0\)"):
-        _train(_tiny("train.epochs=1"), tmp_path)
-    summary = _train(_tiny("train.epochs=1", "train.seed=5"), tmp_path)
+        _train(tiny("train.epochs=1"), tmp_path)
+    summary = _train(tiny("train.epochs=1", "train.seed=5"), tmp_path)
     assert summary["status"] == "completed"
 
 
 @pytest.mark.slow
 def test_a_work_dir_from_before_the_seed_was_recorded_still_resumes(tmp_path):
-    _train(_tiny("train.epochs=1"), tmp_path, max_steps=2)
+    _train(tiny("train.epochs=1"), tmp_path, max_steps=2)
     saved = json.loads((tmp_path / "config.json").read_text())
     del saved["train"]["seed"]   # config.json as written before train.seed existed
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert checkpointing.load_config(tmp_path) == _tiny("train.epochs=1")
+    assert checkpointing.load_config(tmp_path) == tiny("train.epochs=1")
     with pytest.raises(WorkDirError, match=r"train.seed \(not saved, so 0, now 3\)"):
-        _train(_tiny("train.epochs=1", "train.seed=3"), tmp_path)
-    assert _train(_tiny("train.epochs=1"), tmp_path)["global_step"] == 4
+        _train(tiny("train.epochs=1", "train.seed=3"), tmp_path)
+    assert _train(tiny("train.epochs=1"), tmp_path)["global_step"] == 4
 
 
 # Item 9: a full disk during training.
@@ -403,8 +376,6 @@ def _full_at_history():
 
 
 def _full_at_model():
-    real_save = keras.Model.save
-
     def save(self, filepath, *args, **kwargs):
         with open(filepath, "wb") as f:
             f.write(b"PK\x03\x04 half a zip")
@@ -429,7 +400,7 @@ def _full_at_tensorboard():
 @pytest.mark.slow
 def test_a_full_disk_is_one_error_naming_the_file_and_the_intact_checkpoint(
         tmp_path, monkeypatch, inject, written, intact):
-    cfg = _tiny("train.epochs=2")
+    cfg = tiny("train.epochs=2")
     monkeypatch.setattr(*inject())
     with pytest.raises(Exception) as error:
         _train(cfg, tmp_path, checkpoint_every_steps=2)
@@ -460,7 +431,7 @@ def test_a_start_on_a_full_disk_leaves_no_write_test(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pathlib.Path, "write_text", write_text)
     with pytest.raises(Exception) as error:
-        _train(_tiny(), tmp_path)
+        _train(tiny(), tmp_path)
     assert str(error.value) == f"disk full writing {tmp_path}; no checkpoint had been written yet"
     assert isinstance(error.value, checkpointing.DiskFullError)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".training.lock"]
@@ -469,18 +440,8 @@ def test_a_start_on_a_full_disk_leaves_no_write_test(tmp_path, monkeypatch):
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 1 MB tmpfs: the tiny preset fills it at its third checkpoint."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
+    with faults.tmpfs(tmp_path / "small", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def _train_command(workdir):

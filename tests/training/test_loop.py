@@ -8,38 +8,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from alexnet_tf.training import checkpoints as checkpointing
+from random_images import RandomImages, tiny
 
 from alexnet_tf import config
+from alexnet_tf.training import checkpoints as checkpointing
 from alexnet_tf.training.loop import (NonFiniteLossError, RunOptions, WorkDirError,
-                                 train_and_evaluate)
+                                      train_and_evaluate)
 from alexnet_tf.training.logs import weights_fingerprint
-
-
-class RandomImages:
-    """64 fixed random training images and 16 validation images (in memory)."""
-    num_classes, class_names = 10, [str(i) for i in range(10)]
-    train_examples, validation_examples = 64, 16
-
-    def __init__(self, size=67):
-        rng = np.random.RandomState(0)
-        self.x = rng.uniform(-1, 1, (80, size, size, 3)).astype("float32")
-        self.y = rng.randint(0, 10, 80).astype("int32")
-
-    def train(self, *, seed, epoch, batch_size, shard=None):
-        data = tf.data.Dataset.from_tensor_slices((self.x[:64], self.y[:64]))
-        return data.shuffle(64, seed=seed * 1000 + epoch).batch(batch_size, drop_remainder=True)
-
-    def validation(self, *, batch_size, ten_crop=False):
-        return tf.data.Dataset.from_tensor_slices((self.x[64:], self.y[64:])).batch(batch_size)
-
-    def statistics(self):
-        return None
-
-
-def _tiny(*overrides):
-    return config.override(config.get_config("tiny"), ["train.batch_size=16", *overrides])
 
 
 def _quiet(**kwargs):
@@ -63,7 +38,7 @@ class FewerBatches(RandomImages):
 def test_an_epoch_ends_where_the_data_ends_with_the_skipped_files_counted(tmp_path):
     """64 // 16 = 4 steps estimated, 3 in the data: each epoch runs 3 steps, ends cleanly
     (it used to read past the end: OutOfRangeError) and reports the 13 files skipped."""
-    cfg = _tiny("train.epochs=2")
+    cfg = tiny("train.epochs=2")
     lines = []
     summary = train_and_evaluate(cfg, tmp_path, _quiet(steps_per_call=2), data=FewerBatches(),
                                  log=lines.append)
@@ -82,7 +57,7 @@ def test_an_epoch_ends_where_the_data_ends_with_the_skipped_files_counted(tmp_pa
 def test_a_stop_where_the_data_ends_resumes_into_the_epochs_end(tmp_path):
     """Stopped after step 3 (the last step of epoch 1's data, before the loop has seen
     the end), the restart ends epoch 1 without a step and goes on with epoch 2."""
-    cfg = _tiny("train.epochs=2")
+    cfg = tiny("train.epochs=2")
     summary = train_and_evaluate(cfg, tmp_path, _quiet(max_steps=3), data=FewerBatches(),
                                  log=lambda *a: None)
     assert summary["status"] == "max_steps" and summary["history"] == []
@@ -94,7 +69,7 @@ def test_a_stop_where_the_data_ends_resumes_into_the_epochs_end(tmp_path):
 
 
 def test_nan_loss_stops_before_saving_and_keeps_the_last_good_checkpoint(tmp_path):
-    cfg = _tiny("train.epochs=3")
+    cfg = tiny("train.epochs=3")
     options = _quiet(nan_at_step=9, checkpoint_every_steps=4, steps_per_call=2)
     with pytest.raises(NonFiniteLossError, match="NaN or infinite between steps 9 and 10"):
         train_and_evaluate(cfg, tmp_path, options, data=RandomImages(), log=lambda *a: None)
@@ -149,7 +124,7 @@ def test_old_checkpoints_are_pruned_to_keep(tmp_path):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    cfg = _tiny("train.epochs=2")
+    cfg = tiny("train.epochs=2")
     summary = train_and_evaluate(cfg, workdir, _quiet(), data=RandomImages(),
                                  log=lambda *a: None)
     return workdir, cfg, summary
@@ -190,14 +165,14 @@ def test_load_model_from_workdir_keras_file_and_prefix_gives_the_trained_weights
 def test_a_work_dir_holding_another_config_is_refused(finished_run):
     workdir, cfg, _ = finished_run
     with pytest.raises(WorkDirError, match="different configuration"):
-        train_and_evaluate(_tiny("train.epochs=3"), workdir, _quiet(), data=RandomImages())
+        train_and_evaluate(tiny("train.epochs=3"), workdir, _quiet(), data=RandomImages())
 
 
 def test_an_unwritable_work_dir_is_one_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(WorkDirError, match="cannot write to work directory"):
-        train_and_evaluate(_tiny(), blocker / "run", _quiet(), data=RandomImages())
+        train_and_evaluate(tiny(), blocker / "run", _quiet(), data=RandomImages())
 
 
 def test_config_round_trips_through_its_json(tmp_path):
@@ -211,7 +186,7 @@ def test_config_round_trips_through_its_json(tmp_path):
                                            ("float32", True)])
 @pytest.mark.slow
 def test_mixed_precision_and_xla_train(tmp_path, precision, xla):
-    cfg = _tiny("train.epochs=1")
+    cfg = tiny("train.epochs=1")
     summary = train_and_evaluate(cfg, tmp_path, _quiet(precision=precision, xla=xla),
                                  data=RandomImages(), log=lambda *a: None)
     row = summary["history"][-1]
@@ -296,14 +271,14 @@ def test_a_stray_positional_argument_is_one_line_not_the_flag_list(tmp_path):
 
 def test_the_library_refuses_a_config_that_cannot_train_before_writing(tmp_path):
     with pytest.raises(ValueError, match="train.epochs must be >= 1, got 0"):
-        train_and_evaluate(_tiny("train.epochs=0"), tmp_path / "run", _quiet(),
+        train_and_evaluate(tiny("train.epochs=0"), tmp_path / "run", _quiet(),
                            data=RandomImages())
     assert not (tmp_path / "run").exists()
 
 
 def test_an_unknown_dataset_is_a_value_error_the_command_prints_in_one_line(tmp_path):
     from alexnet_tf.command import error_line
-    cfg = config.override(_tiny(), ["data.dataset=no_such_dataset"])
+    cfg = config.override(tiny(), ["data.dataset=no_such_dataset"])
     with pytest.raises(ValueError, match="unknown dataset 'no_such_dataset'") as error:
         train_and_evaluate(cfg, tmp_path / "run", _quiet())
     assert len(error_line(error.value).splitlines()) == 1
@@ -352,7 +327,7 @@ def test_unreadable_files_are_skipped_and_counted_in_the_history(tmp_path):
 def test_the_plateau_schedule_drives_the_optimizer_at_most_three_times(tmp_path):
     """min_delta=1 makes every epoch after the first a plateau: with patience 1 the rate is
     divided by 10 after epochs 2, 3 and 4, then stays (§5: reduced three times)."""
-    cfg = _tiny("train.epochs=6", "train.plateau_patience=1", "train.plateau_min_delta=1.0")
+    cfg = tiny("train.epochs=6", "train.plateau_patience=1", "train.plateau_min_delta=1.0")
     summary = train_and_evaluate(cfg, tmp_path, _quiet(), data=RandomImages(),
                                  log=lambda *a: None)
     rates = [row["learning_rate"] for row in summary["history"]]
@@ -365,7 +340,7 @@ def test_the_plateau_schedule_drives_the_optimizer_at_most_three_times(tmp_path)
 def test_weights_fingerprint_is_sha256_of_each_weights_key_and_bytes():
     from alexnet_tf.network.model import build_alexnet
     from alexnet_tf.training.logs import _flat_chunks
-    model = build_alexnet(_tiny().model)
+    model = build_alexnet(tiny().model)
     expected = hashlib.sha256()
     for layer in sorted(model.layers, key=lambda layer: layer.name):
         for variable in sorted(layer.variables, key=lambda v: v.name):

@@ -100,6 +100,7 @@ class CheckpointSaver:
         self.keep = max(int(keep), 1)
         self.checkpoint = tf.train.Checkpoint(**trackables)
         self.last_good = None  # the prefix this process restored or saved last
+        self.unreadable = set()  # names restore_latest skipped: the next save drops them
 
     @property
     def latest_file(self):
@@ -167,11 +168,13 @@ class CheckpointSaver:
                 for path in self.directory.glob(f"{name}.*"):
                     path.unlink(missing_ok=True)
             raise
-        # Listed checkpoints of later steps are ones this run resumed past (unreadable):
-        # the list stays newest-step-first.
-        previous = [n for n in listed if int(n.split("-")[1]) < int(step)]
+        self.unreadable.discard(name)           # written anew just now
+        # Listed checkpoints of later steps are ones this run resumed past (unreadable),
+        # and ones it found unreadable make way for readable ones.
+        previous = [n for n in listed if int(n.split("-")[1]) < int(step)
+                    and n not in self.unreadable]
         kept, dropped = [name] + previous[:self.keep - 1], previous[self.keep - 1:]
-        dropped += [n for n in listed if int(n.split("-")[1]) > int(step)]
+        dropped += [n for n in listed if n not in kept and n not in dropped]
         atomic.publish(self.latest_file, json.dumps({"checkpoints": kept}, indent=1))
         self.last_good = prefix
         for old in dropped:
@@ -223,6 +226,7 @@ class CheckpointSaver:
                 self.checkpoint.read(prefix).assert_existing_objects_matched()
             except READ_ERRORS as e:
                 problems.append(f"{pathlib.Path(prefix).name}: {_reason(e)}")
+                self.unreadable.add(pathlib.Path(prefix).name)
                 if index + 1 < len(prefixes):
                     report(_skipped(prefix, e, prefixes[index + 1]))
                 continue

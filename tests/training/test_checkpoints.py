@@ -481,3 +481,15 @@ def test_the_train_command_on_a_full_disk_exits_2_in_one_line_and_resumes(small_
     result = _train_command(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resumed from {ckpt / 'ckpt-20'}: epoch 1, step 20 of 179" in result.stdout
+
+
+def test_a_checkpoint_skipped_as_unreadable_leaves_the_list_at_the_next_save(tmp_path):
+    """Resumed past a damaged ckpt-6 with another cadence (ckpt-6 is not written again) and
+    room for five: the next save lists only readable checkpoints (it used to keep listing
+    the damaged one) and removes the damaged one's files."""
+    cfg = tiny("train.epochs=3")
+    _train(cfg, tmp_path, max_steps=6, checkpoint_every_steps=2)
+    _cut_in_half(_data_file(tmp_path, "ckpt-6"))
+    _train(cfg, tmp_path, max_steps=7, checkpoint_every_steps=7, keep_checkpoints=5)
+    assert _listed(tmp_path) == ["ckpt-7", "ckpt-4", "ckpt-2"]
+    assert not list((tmp_path / "checkpoints").glob("ckpt-6.*"))

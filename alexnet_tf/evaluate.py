@@ -13,12 +13,14 @@ is the paper's ten patches (corners, centre and their reflections) for a config 
 with reflections, the five unreflected ones for one that trains without
 (`data.random_flip=False`, e.g. digits).
 `--output` writes the results as JSON, atomically (the previous file or the new one, never
-half of it). Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input
+half of it); its folder is created, and a path that cannot be written is refused before the
+evaluation starts. Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input
 (a missing or damaged model, an unknown dataset, a bad flag, a full disk).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from alexnet_tf import atomic, command
@@ -28,6 +30,8 @@ def main(args):
     from absl import flags
     from alexnet_tf.inference import evaluation
     FLAGS = flags.FLAGS
+    if FLAGS.output:
+        prepare_output(FLAGS.output)
     crops = [mode for mode in evaluation.MODES if mode in FLAGS.crops]
     results = evaluation.run_evaluation(
         FLAGS.model, split=FLAGS.split, crops=crops, batch_size=FLAGS.batch_size,
@@ -35,6 +39,21 @@ def main(args):
     print(evaluation.format_results(results, FLAGS.model))
     if FLAGS.output:
         write_results(FLAGS.output, models=FLAGS.model, split=FLAGS.split, results=results)
+
+
+def prepare_output(path):
+    """Create the folder of `--output`, or refuse it in one line, before an evaluation
+    that may take hours ends in a path that cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise command.UserError(f"--output={path}: is a directory, not a file")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:                     # makedirs' word for "the folder is a file"
+        raise command.UserError(f"--output={path}: {folder} is a file, not a folder") from None
+    except OSError as error:
+        raise command.UserError(f"--output={path}: cannot create {folder}: "
+                                f"{error.strerror}") from None
 
 
 def write_results(path, *, models, split, results):

@@ -1,6 +1,7 @@
 """`python -m alexnet_tf.evaluate --output`: the JSON file is replaced whole (a reader holding
 the previous one keeps reading all of it), and a full disk leaves the previous file, says
-so in one line and exits 2."""
+so in one line and exits 2; a missing folder is created, and a path that cannot be written
+is refused before the evaluation."""
 import errno
 import json
 import os
@@ -78,3 +79,25 @@ def test_the_command_on_a_full_disk_keeps_the_previous_output(tmp_path):
         assert done.stderr.strip().splitlines()[-1] == f"error: disk full writing {output}"
         assert output.read_text() == PREVIOUS
         assert sorted(os.listdir(mount)) == ["filler", "results.json"]
+
+
+def test_an_output_in_a_missing_folder_is_created(tmp_path):
+    workdir = tools_support.make_workdir(tmp_path / "trained")
+    output = tmp_path / "reports" / "2026" / "results.json"
+    done = _evaluate(workdir, output)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(output.read_text())["results"]["center"]["images"] == 4
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_evaluating(tmp_path):
+    workdir = tools_support.make_workdir(tmp_path / "trained")
+    (tmp_path / "a_file").write_text("")
+    for output, reason in ((tmp_path / "a_file" / "results.json", "a_file is a file, not a folder"),
+                           (tmp_path / "a_file" / "x" / "results.json", "Not a directory"),
+                           (tmp_path, "is a directory, not a file")):
+        done = _evaluate(workdir, output)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: --output={output}: ") and reason in last, last
+        assert "top-1" not in done.stdout          # refused before any result was printed

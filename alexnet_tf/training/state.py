@@ -20,7 +20,7 @@ from alexnet_tf.config import validate as validate_config
 from alexnet_tf.training.distribute import Distribution, make_distribution
 from alexnet_tf.network.model import build_alexnet
 from alexnet_tf.training.optimizer import PaperSGD
-from alexnet_tf.training.schedule import PlateauSchedule
+from alexnet_tf.training import schedule as schedules
 from alexnet_tf.training.step import EvalStep, TrainStep
 from alexnet_tf.training.inputs import PipelineData, SyntheticData
 from alexnet_tf.training.workdir_lock import WorkDirLock
@@ -207,7 +207,7 @@ class Trainer:
                                              name="skipped_files")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.history_json = tf.Variable("[]", dtype=tf.string, trainable=False, name="history")
-        self.schedule = PlateauSchedule.from_train_config(cfg.train)
+        self.schedule = schedules.from_train_config(cfg.train)
         self.totals = metrics.RunningTotals()
         self.steady_rate = SteadyRate()
         self._validation = None

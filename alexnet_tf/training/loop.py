@@ -181,6 +181,7 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     seconds = time.perf_counter() - started
     train = trainer.totals.result()
     validation = trainer.evaluate()
+    clean_train = trainer.evaluate_clean_train()
     learning_rate = trainer.schedule.learning_rate
     if validation or not trainer.schedule.driven_by_validation:
         trainer.optimizer_learning_rate().assign(
@@ -190,7 +191,8 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
            "images_per_second": images / max(seconds, 1e-9),
            "steps": step, "skipped_files": int(trainer.skipped_files.numpy()),
            **{f"train_{k}": v for k, v in train.items()},
-           **{f"validation_{k}": v for k, v in validation.items()}}
+           **{f"validation_{k}": v for k, v in validation.items()},
+           **{f"clean_train_{k}": v for k, v in clean_train.items()}}
     trainer.history_json.assign(json.dumps(trainer.history + [row]))
     trainer.epoch.assign_add(1)
     trainer.step_in_epoch.assign(0)

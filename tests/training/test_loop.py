@@ -358,6 +358,32 @@ def test_the_fixed_schedule_drives_the_optimizer_with_or_without_validation(tmp_
     assert reader.get_tensor(key) == pytest.approx(1e-4, rel=1e-6)  # what SGD actually used
 
 
+class WithCleanTrain(RandomImages):
+    def clean_train(self, *, batch_size, every=1):
+        return tf.data.Dataset.from_tensor_slices((self.x[:64:every], self.y[:64:every])).batch(
+            batch_size)
+
+
+def test_the_clean_training_error_is_the_trained_models_error_on_the_training_images(
+        tmp_path):
+    """RunOptions(clean_train_images=32): every 2nd of the 64 training images in evaluation
+    mode after each epoch; the last epoch's number is the final model's top-1 error on
+    them, computed here with the model itself."""
+    summary = train_and_evaluate(tiny("train.epochs=2"), tmp_path,
+                                 _quiet(clean_train_images=32), data=WithCleanTrain(),
+                                 log=lambda *a: None)
+    last = summary["history"][-1]
+    data = WithCleanTrain()
+    model = checkpointing.load_model(tmp_path)
+    predicted = np.argmax(model(data.x[:64:2], training=False).numpy(), axis=-1)
+    assert last["clean_train_images"] == 32
+    assert last["clean_train_top1_error"] == pytest.approx(np.mean(predicted != data.y[:64:2]))
+    assert {"clean_train_loss", "clean_train_top5_error"} <= set(last)
+    assert "clean_train_top1_error" not in train_and_evaluate(
+        tiny("train.epochs=1"), tmp_path / "off", _quiet(), data=WithCleanTrain(),
+        log=lambda *a: None)["history"][0]
+
+
 def test_weights_fingerprint_is_sha256_of_each_weights_key_and_bytes():
     from alexnet_tf.network.model import build_alexnet
     from alexnet_tf.training.logs import _flat_chunks

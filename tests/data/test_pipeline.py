@@ -395,3 +395,19 @@ def test_a_training_fraction_of_a_record_stream_is_refused(folder):
     root, _, _ = folder
     cut = input_pipeline.dataset_info(folder_config(root, "data.train_fraction=0.5"))
     assert cut.num_examples["train"] == 9        # 3 of the 6 files of each of 3 classes
+
+
+def test_a_training_fraction_has_statistics_of_its_own_images(folder):
+    """The mean and PCA of a subset are its images' own: the digits' in-memory statistics
+    count the subset's images (not the 1437 of the whole split), and a folder's are kept
+    beside the full split's under a name of their own."""
+    from alexnet_tf.data.sources import subset
+    cut = config.override(DIGITS, ["data.train_fraction=0.2"])
+    per_class = np.bincount(input_pipeline.get_source(DIGITS).labels("train"), minlength=10)
+    assert input_pipeline.dataset_statistics(cut).num_images == int(np.rint(0.2 * per_class).sum())
+    assert input_pipeline.dataset_statistics(DIGITS).num_images == 1437
+    root, _, _ = folder
+    full = input_pipeline.get_source(folder_config(root))
+    half = subset.TrainingSubset(full, 0.5)
+    assert half.default_statistics_path() == full.default_statistics_path().with_name(
+        full.default_statistics_path().stem + "_fraction0.5.npz")

@@ -53,7 +53,7 @@ class ModelConfig:
     image_size: int = 227                            # decision: 224 in the paper cannot give 55x55
     channels: int = 3                                # §2: raw RGB
     # One entry per conv layer, conv1 first. Fewer than five entries build the first ones
-    # only (the small net of Figure 1, docs/experiments.md); the paper has five.
+    # only (the small net of Figure 1, `alexnet_tf.experiments.claims`); the paper has five.
     conv_filters: tuple = (96, 256, 384, 384, 256)   # §3.5
     conv_kernel_sizes: tuple = (11, 5, 3, 3, 3)      # §3.5
     conv_strides: tuple = (4, 1, 1, 1, 1)            # §3.5: stride 4 in conv1

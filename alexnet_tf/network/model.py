@@ -44,7 +44,7 @@ def build_alexnet(cfg: ModelConfig, devices=None, name="alexnet") -> keras.Model
 
     Fewer entries in `cfg.conv_filters` (and the other conv tuples) or `cfg.fc_units` build
     only the first conv layers or fc layers, e.g. conv1-conv3 and fc8: the small net of the
-    experiments' Figure 1 (docs/experiments.md)."""
+    experiments' Figure 1 (`alexnet_tf.experiments.claims.figure1_overrides`)."""
     if not 1 <= len(cfg.conv_filters) <= len(CONV_NAMES):
         raise ValueError(f"conv_filters needs 1 to {len(CONV_NAMES)} entries, got "
                          f"{cfg.conv_filters}")

@@ -32,16 +32,22 @@ def main(args):
     from alexnet_tf.experiments import report, runner
     overrides = [f"data.{name}={getattr(FLAGS, name)}" for name in
                  ("dataset", "data_dir", "manual_dir") if getattr(FLAGS, name)]
+    seeds = _numbers(FLAGS.seeds, int, "--seeds", "integers, e.g. --seeds=0,1,2")
+    rates = _numbers(FLAGS.figure1_rates, float, "--figure1_rates",
+                     "numbers, e.g. --figure1_rates=0.003,0.01")
     spec = runner.GridSpec(
         preset=FLAGS.preset, overrides=tuple(overrides + list(FLAGS.set)),
-        epochs=FLAGS.epochs, seeds=tuple(int(s) for s in FLAGS.seeds),
+        epochs=FLAGS.epochs, seeds=seeds,
         only=tuple(FLAGS.only), strategy=FLAGS.strategy,
         clean_train_images=FLAGS.clean_train_images, figure1_epochs=FLAGS.figure1_epochs,
-        figure1_rates=tuple(float(r) for r in FLAGS.figure1_rates),
+        figure1_rates=rates,
         figure1_target=FLAGS.figure1_target, converge_tolerance=FLAGS.converge_tolerance)
     grid = runner.Grid(spec, FLAGS.output)
     started = time.perf_counter()
     outcome = {"status": "completed", "skipped": []}
+    if FLAGS.report_only and not (grid.output / runner.RUNS_DIR).is_dir():
+        return command.fail(f"nothing to report: {grid.output} holds no runs/ folder (the "
+                            f"--output of a grid)")
     if not FLAGS.report_only:
         outcome = runner.run_grid(grid, signals=signals)
         if outcome["status"] == "preempted":
@@ -51,6 +57,13 @@ def main(args):
                          wall_seconds=None if FLAGS.report_only
                          else time.perf_counter() - started)
     return command.wrote(paths, outcome["skipped"])
+
+
+def _numbers(items, kind, flag, expected):
+    try:
+        return tuple(kind(item) for item in items)
+    except ValueError:
+        raise ValueError(f"{flag} takes {expected}; got {','.join(items)}") from None
 
 
 def define_flags(flags):

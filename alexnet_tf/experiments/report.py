@@ -178,6 +178,7 @@ def write(grid: runner.Grid, output, *, wall_seconds=None, plots=True) -> list:
     """Writes report.json, report.md and the PNGs into `output`; returns their paths."""
     from alexnet_tf.experiments import plots as plots_lib
     output = pathlib.Path(output)
+    output.mkdir(parents=True, exist_ok=True)
     report = collect(grid)
     report["wall_seconds"] = wall_seconds
     report["plots"] = plots_lib.draw(report, output) if plots else []

@@ -6,7 +6,7 @@ folder, so a killed grid resumes where it stopped and a re-run skips finished ru
 
 Figure 1's learning rates come from a short sweep: each activation trains with every
 candidate rate on seed `SWEEP_SEED`, and the rate that reaches the target training error in
-the fewest epochs (else the lowest final training error) is the one its other seeds use, so
+the fewest epochs (else the lowest training error) is the one its other seeds use, so
 its seed-0 run is a sweep run. A process whose --seeds leave out seed 0 still needs the
 sweep, and runs it unless another process holds it (then its Figure 1 runs wait for a rerun).
 
@@ -66,6 +66,12 @@ class Grid:
             raise ValueError("--seeds names no seed")
         if len(set(spec.seeds)) != len(spec.seeds) or min(spec.seeds) < 0:
             raise ValueError(f"--seeds must be distinct integers >= 0, got {list(spec.seeds)}")
+        for flag, value in (("--epochs", spec.epochs), ("--figure1_epochs", spec.figure1_epochs)):
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value}")
+        if spec.clean_train_images < 0:
+            raise ValueError(f"--clean_train_images must be >= 0, got "
+                             f"{spec.clean_train_images}")
         if not 0 < spec.figure1_target < 1:
             raise ValueError(f"--figure1_target must be in (0, 1), got {spec.figure1_target}")
         self.claims, self.figure1 = claims_lib.select(spec.only)
@@ -231,6 +237,8 @@ def run_grid(grid: Grid, *, signals=None, log=print) -> dict:
         outcome = _train(run, options, signals, log)
         if outcome["status"] == "in_use":
             skipped.append(outcome["message"])
+            progress.line(f"{run.arm} seed {run.seed}: another process holds it, left for "
+                          f"a rerun")
             continue
         progress.epoch_seconds += outcome["seconds"]
         progress.epochs_trained += outcome["epochs_trained"]
@@ -353,8 +361,8 @@ def multi_crop_numbers(run: Run, *, batch_size=64) -> dict | None:
 
 def choose_rates(grid: Grid) -> dict | None:
     """{activation: rate}: per activation the swept rate whose seed-0 run reaches the target
-    in the fewest epochs (else: the lowest final clean training error); None while a sweep
-    run is unfinished."""
+    in the fewest epochs (if none does: the lowest training error after any epoch); None
+    while a sweep run is unfinished."""
     sweep = sweep_table(grid)
     if sweep is None:
         return None
@@ -367,7 +375,7 @@ def choose_rates(grid: Grid) -> dict | None:
                              f"with a NaN loss; pass lower --figure1_rates")
         best = min(rows, key=lambda row: (row["epochs_to_target"] is None,
                                           row["epochs_to_target"] or 0.0,
-                                          row["final_error"]))
+                                          row["best_error"]))
         chosen[activation] = best["rate"]
     return chosen
 
@@ -386,6 +394,8 @@ def sweep_table(grid: Grid) -> list | None:
                      "epochs_to_target": hit and hit["epochs"],
                      "final_error": None if stopped or not history
                      else training_error(history[-1]),
+                     "best_error": None if stopped or not history
+                     else min(training_error(row) for row in history),
                      "stopped": bool(stopped)})
     return rows
 

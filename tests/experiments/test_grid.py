@@ -94,7 +94,12 @@ def test_an_unknown_claim_or_seed_is_one_error_line(tmp_path, capsys):
                    "crops, pca, dropout, ten_crop, figure1\n")
     assert _run(f"--output={tmp_path}", "--seeds=0,0") == command.EXIT_USAGE
     assert "--seeds must be distinct" in capsys.readouterr().err
-    assert not (tmp_path / "runs").exists()
+    assert _run(f"--output={tmp_path}", "--seeds=0,one") == command.EXIT_USAGE
+    assert capsys.readouterr().err == ("error: --seeds takes integers, e.g. --seeds=0,1,2; got "
+                                       "0,one\n")
+    assert _run(f"--output={tmp_path}", "--report_only") == command.EXIT_USAGE
+    assert "nothing to report" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not list(tmp_path.iterdir())
 
 
 def test_a_work_directory_of_another_configuration_is_refused(grid, tmp_path, capsys):

@@ -81,7 +81,9 @@ class Grid:
         self.arm_configs = {}
         variants = claims_lib.variant_overrides(self.base)
         for claim in self.claims:
-            for arm in claim.arms:
+            # §6 compares two views of the baseline's own models: it trains the baseline.
+            trained = (claims_lib.BASELINE,) if claim.key == "ten_crop" else claim.arms
+            for arm in trained:
                 if arm in variants:
                     self.arm_configs[arm] = self._validated(arm, variants[arm])
         self.figure1_epochs = spec.figure1_epochs or self.base.train.epochs

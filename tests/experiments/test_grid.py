@@ -12,7 +12,7 @@ from alexnet_tf import command, config
 from alexnet_tf.experiments import claims, runner
 from alexnet_tf.tools import experiments
 
-# A few steps per run: a tenth of the digits' training images (143, 17 steps of 8).
+# A few steps per run: a tenth of the digits' training images (142, 17 steps of 8).
 TINY = ["--preset=tiny", "--epochs=1", "--set=data.train_fraction=0.1",
         "--clean_train_images=40"]
 
@@ -109,6 +109,22 @@ def test_a_work_directory_of_another_configuration_is_refused(grid, tmp_path, ca
     assert "holds a run with another configuration" in capsys.readouterr().err
 
 
+def test_the_runs_a_selection_of_claims_plans(tmp_path):
+    def arms(*only, seeds=(0, 1)):
+        grid = runner.Grid(runner.GridSpec(preset="tiny", only=only, seeds=seeds), tmp_path)
+        return ([(r.arm, r.seed) for r in grid.ablation_runs()],
+                [(r.arm, r.seed) for r in grid.sweep_runs()])
+    # §6 evaluates the baseline's models twice: on its own it still trains the baseline.
+    assert arms("ten_crop") == ([("baseline", 0), ("baseline", 1)], [])
+    assert arms("lrn", "dropout", seeds=(2,)) == ([("baseline", 2), ("no_lrn", 2),
+                                                    ("no_dropout", 2)], [])
+    ablations, sweep = arms("figure1", seeds=(1,))
+    # The tiny preset's rate 0.01 times 0.3, 1, 3 and 10, for each activation, on seed 0.
+    assert ablations == [] and sweep == [(f"figure1_{a}_lr{r}", 0) for a in ("relu", "tanh")
+                                         for r in ("0.003", "0.01", "0.03", "0.1")]
+    assert not tmp_path.joinpath("runs").exists()     # planning writes nothing
+
+
 def test_the_variants_of_the_paper_preset():
     """§3.2's one-group net halves conv1-conv4 and keeps conv5 and the fc layers (the
     footnote); §3.4's 2x2 pooling gives the same map sizes, 27, 13 and 6, as 3x3 stride 2."""
@@ -192,3 +208,21 @@ def test_a_grid_killed_mid_run_resumes_and_skips_what_was_finished(tmp_path):
     assert "resumed from" in result.stdout and baseline.stat().st_mtime_ns == stamp
     history = json.loads((tmp_path / "runs" / "no_lrn" / "seed0" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_figure_1s_net_is_four_layers_of_the_presets_without_regularisation():
+    """digits: conv1-conv3 (24, 64, 96 kernels, one group), pooling after each (67 -> 15 ->
+    7 -> 7 -> 3 -> 3 -> 1), fc8 on the 96 values left; counted by hand."""
+    from alexnet_tf.network.model import build_alexnet
+    base = config.get_config("digits")
+    cfg = config.validate(config.override(base, claims.figure1_overrides(base, "tanh", 0.03)))
+    model = build_alexnet(cfg.model)
+    assert [layer.name for layer in model.layers[1:]] == [
+        "conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "flatten", "fc8"]
+    expected = {"conv1": 11 * 11 * 3 * 24 + 24, "conv2": 5 * 5 * 24 * 64 + 64,
+                "conv3": 3 * 3 * 64 * 96 + 96, "fc8": 96 * 10 + 10}
+    assert {name: model.get_layer(name).count_params() for name in expected} == expected
+    assert model.get_layer("conv2").activation.__name__ == "tanh"
+    assert cfg.train.weight_decay == 0 and cfg.train.learning_rate == 0.03
+    assert cfg.train.lr_step_epochs == () and cfg.data.pca_stddev == 0
+    assert not cfg.data.random_crop and not cfg.data.random_flip

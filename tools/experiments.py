@@ -9,10 +9,11 @@ grid of training runs, and a report of what the runs resolve.
 
 Each (arm, seed) is an ordinary training work directory under --output/runs: a killed
 grid resumes where it stopped, a re-run skips finished runs, and --only (claims) and
---seeds split the grid between processes or machines sharing --output. When every run is
-done the command writes report.md, report.json and the PNGs into --output (--report_only:
-just that, from the runs finished so far). The claims: groups (§3.2), lrn (§3.3),
-pooling (§3.4), crops and pca (§4.1), dropout (§4.2), ten_crop (§6), figure1 (§3.1).
+--seeds split the grid between processes or machines sharing --output. At its end the
+command writes report.md, report.json and the PNGs into --output, naming any run not
+finished yet (--report_only: just that, from the runs finished so far). The claims:
+groups (§3.2), lrn (§3.3), pooling (§3.4), crops and pca (§4.1), dropout (§4.2),
+ten_crop (§6), figure1 (§3.1).
 Exit codes (`alexnet_tf.command`): 0 done, 1 unexpected, 2 usage or bad input (also runs
 left for a rerun because another process held them), 42 stopped by SIGTERM/SIGINT after
 saving: the same command resumes.

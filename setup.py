@@ -33,6 +33,7 @@ COMMANDS = {
     "alexnet-benchmark-similarity-search": "alexnet_tf.tools.benchmark_similarity_search",
     "alexnet-benchmark": "alexnet_tf.tools.benchmark",
     "alexnet-profile-step": "alexnet_tf.tools.profile_step",
+    "alexnet-experiments": "alexnet_tf.tools.experiments",
 }
 
 setup(

@@ -49,7 +49,8 @@ EXIT_PREEMPTED = 42   # the code of tf.distribute's PreemptionCheckpointHandler
 
 COMMAND_PACKAGES = ("alexnet_tf", "export", "tools")
 SCRIPT_PREFIX = "alexnet-"
-TRAINING_COMMANDS = ("alexnet_tf.train", "alexnet-train")
+TRAINING_COMMANDS = ("alexnet_tf.train", "alexnet-train", "tools.experiments",
+                     "alexnet_tf.tools.experiments", "alexnet-experiments")
 QUIET_LOG_LEVEL = "3"     # TensorFlow's C++ log: FATAL only
 
 

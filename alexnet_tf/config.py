@@ -52,6 +52,8 @@ class ModelConfig:
     num_classes: int = 1000                          # §2: ILSVRC-2012 has 1000 classes
     image_size: int = 227                            # decision: 224 in the paper cannot give 55x55
     channels: int = 3                                # §2: raw RGB
+    # One entry per conv layer, conv1 first. Fewer than five entries build the first ones
+    # only (the small net of Figure 1, `alexnet_tf.experiments.claims`); the paper has five.
     conv_filters: tuple = (96, 256, 384, 384, 256)   # §3.5
     conv_kernel_sizes: tuple = (11, 5, 3, 3, 3)      # §3.5
     conv_strides: tuple = (4, 1, 1, 1, 1)            # §3.5: stride 4 in conv1
@@ -61,7 +63,8 @@ class ModelConfig:
     pool_after: tuple = ("conv1", "conv2", "conv5")  # §3.4: after norm1, norm2 and conv5
     pool_size: int = 3                               # §3.4: z = 3
     pool_stride: int = 2                             # §3.4: s = 2 (overlapping)
-    fc_units: tuple = (4096, 4096)                   # §3.5: fc6, fc7
+    fc_units: tuple = (4096, 4096)                   # §3.5: fc6, fc7 (fewer: fc8 comes sooner)
+    activation: str = "relu"                         # §3.1: ReLU; "tanh" for Figure 1's comparison
     dropout_rate: float = 0.5                        # §4.2: dropout on the outputs of fc6, fc7
     lrn: LRNConfig = field(default_factory=LRNConfig)
     # Initialisation, §5: N(0, 0.01) weights, biases 1 in conv2/4/5, fc6, fc7.
@@ -83,6 +86,11 @@ class DataConfig:
     mean: str = "image"               # §2: per-pixel mean image; "channel": its RGB means;
                                       # "fallback": fallback_mean_rgb (no statistics pass)
     random_flip: bool = True          # §4.1: horizontal reflections of the training patches
+    random_crop: bool = True          # §4.1: random patches; False trains on the centre patch
+    # Not in the paper: train on this fraction of the training images (a fixed, class-
+    # stratified subset; sources that list their images: digits, folder). A harder setting
+    # for small-scale experiments.
+    train_fraction: float = 1.0
     # §4.1 adds sum_i alpha_i * lambda_i * p_i. "eigenvalue" is the formula as printed, with
     # lambda_i the covariance eigenvalues of 0-255 pixels: on photos lambda_1 is ~16,000, a
     # shift of ~1,600 levels per sigma. "stddev" uses sqrt(lambda_i), as Krizhevsky's
@@ -111,6 +119,11 @@ class TrainConfig:
     # Not in the paper ("stops improving"): our reading, documented in the README.
     plateau_patience: int = 5
     plateau_min_delta: float = 0.001
+    # Not in the paper: "plateau" (above) or "fixed", the rate divided by lr_decay_factor
+    # after each epoch listed in lr_step_epochs, whatever the validation error does (the
+    # experiments' arms share one schedule).
+    lr_schedule: str = "plateau"
+    lr_step_epochs: tuple = (30, 60, 80)
     # Not in the paper: seeds the initial weights, the data order, crops and dropout. A
     # work directory resumes only with the seed it started with.
     seed: int = 0
@@ -150,7 +163,7 @@ def digits() -> Config:
     # Mirrored digits are other glyphs: no flips.
     data = DataConfig(dataset="digits", resize_size=76, input_scale=1 / 127.5, mean="channel",
                       random_flip=False)
-    train = TrainConfig(batch_size=32, epochs=20, plateau_patience=3)
+    train = TrainConfig(batch_size=32, epochs=20, plateau_patience=3, lr_step_epochs=(12, 16))
     return Config(name="digits", model=model, data=data, train=train)
 
 
@@ -235,8 +248,12 @@ _LAYERS = _CONV_LAYERS + ("fc6", "fc7", "fc8")
 # usual RGB means where the data has no statistics of its own.
 MEAN_MODES = ("image", "channel", "fallback")
 
+ACTIVATIONS = ("relu", "tanh")
+LR_SCHEDULES = ("plateau", "fixed")
+
 _CHOICES = {"model.kernel_init": ("normal", "he_normal"), "data.mean": MEAN_MODES,
-            "data.pca_magnitude": ("stddev", "eigenvalue")}
+            "data.pca_magnitude": ("stddev", "eigenvalue"), "model.activation": ACTIVATIONS,
+            "train.lr_schedule": LR_SCHEDULES}
 
 
 def validate(cfg: Config) -> Config:
@@ -256,13 +273,16 @@ def validate(cfg: Config) -> Config:
     _at_least("model.image_size", m.image_size, 1)
     _in_range("model.dropout_rate", m.dropout_rate, 0, 1)
     _above("model.kernel_init_stddev", m.kernel_init_stddev, 0)
-    for name in ("conv_filters", "conv_kernel_sizes", "conv_strides", "conv_groups",
-                 "conv_padding"):
-        if len(getattr(m, name)) != len(_CONV_LAYERS):
-            raise ValueError(f"model.{name} needs {len(_CONV_LAYERS)} entries (one per conv "
-                             f"layer), got {getattr(m, name)}")
-    if len(m.fc_units) != 2:
-        raise ValueError(f"model.fc_units needs 2 entries (fc6, fc7), got {m.fc_units}")
+    conv_layers = _CONV_LAYERS[:len(m.conv_filters)]
+    if not m.conv_filters or len(m.conv_filters) > len(_CONV_LAYERS):
+        raise ValueError(f"model.conv_filters needs 1 to {len(_CONV_LAYERS)} entries (one per "
+                         f"conv layer), got {m.conv_filters}")
+    for name in ("conv_kernel_sizes", "conv_strides", "conv_groups", "conv_padding"):
+        if len(getattr(m, name)) != len(conv_layers):
+            raise ValueError(f"model.{name} needs {len(conv_layers)} entries (one per conv "
+                             f"layer, as model.conv_filters), got {getattr(m, name)}")
+    if len(m.fc_units) > 2:
+        raise ValueError(f"model.fc_units has at most 2 entries (fc6, fc7), got {m.fc_units}")
     for name, values in (("conv_filters", m.conv_filters), ("conv_kernel_sizes",
                          m.conv_kernel_sizes), ("conv_strides", m.conv_strides),
                          ("conv_groups", m.conv_groups), ("fc_units", m.fc_units)):
@@ -272,7 +292,7 @@ def validate(cfg: Config) -> Config:
         if padding not in ("valid", "same"):
             raise ValueError(f"model.conv_padding[{i}] must be 'valid' or 'same', got "
                              f"{padding!r}")
-    for name, allowed in (("lrn_after", _CONV_LAYERS), ("pool_after", _CONV_LAYERS),
+    for name, allowed in (("lrn_after", conv_layers), ("pool_after", conv_layers),
                           ("bias_one_layers", _LAYERS)):
         unknown = [layer for layer in getattr(m, name) if layer not in allowed]
         if unknown:
@@ -286,7 +306,7 @@ def validate(cfg: Config) -> Config:
     _at_least("model.lrn.beta", m.lrn.beta, 0)
     _at_least("model.lrn.groups", m.lrn.groups, 1)
     channels = m.channels
-    for i, layer in enumerate(_CONV_LAYERS):
+    for i, layer in enumerate(conv_layers):
         groups, filters = m.conv_groups[i], m.conv_filters[i]
         if channels % groups or filters % groups:
             raise ValueError(f"model.conv_groups[{i}]={groups} must divide both the "
@@ -308,6 +328,8 @@ def validate(cfg: Config) -> Config:
     _at_least("data.pca_stddev", d.pca_stddev, 0)
     _at_least("data.max_image_pixels", d.max_image_pixels, 1)
     _at_least("data.shuffle_buffer", d.shuffle_buffer, 1)
+    if not 0 < d.train_fraction <= 1:
+        raise ValueError(f"data.train_fraction must be in (0, 1], got {d.train_fraction}")
     if len(d.fallback_mean_rgb) != 3:
         raise ValueError(f"data.fallback_mean_rgb needs 3 entries (R, G, B), got "
                          f"{d.fallback_mean_rgb}")
@@ -321,6 +343,11 @@ def validate(cfg: Config) -> Config:
     _at_least("train.max_lr_reductions", t.max_lr_reductions, 0)
     _at_least("train.plateau_patience", t.plateau_patience, 1)
     _at_least("train.plateau_min_delta", t.plateau_min_delta, 0)
+    for i, epoch in enumerate(t.lr_step_epochs):
+        _at_least(f"train.lr_step_epochs[{i}]", epoch, 1)
+        if i and epoch <= t.lr_step_epochs[i - 1]:
+            raise ValueError(f"train.lr_step_epochs must increase (epochs after which the "
+                             f"rate drops), got {t.lr_step_epochs}")
     return cfg
 
 
@@ -354,7 +381,7 @@ def _in_range(path, value, low, high):
 
 def _feature_size(m: ModelConfig, size: int) -> int:
     """The side of the feature map after the conv and pooling layers (< 1: vanished)."""
-    for i, layer in enumerate(_CONV_LAYERS):
+    for i, layer in enumerate(_CONV_LAYERS[:len(m.conv_filters)]):
         kernel, stride = m.conv_kernel_sizes[i], m.conv_strides[i]
         size = (size - kernel) // stride + 1 if m.conv_padding[i] == "valid" \
             else -(-size // stride)

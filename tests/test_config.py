@@ -89,7 +89,16 @@ def test_every_preset_is_valid(name):
     ("model.channels=1", "model.channels must be 3"),
     ("model.dropout_rate=-0.1", r"model.dropout_rate must be in \[0, 1\)"),
     ("model.lrn.bias=0", "model.lrn.bias must be > 0"),
-    ("model.fc_units=64", r"model.fc_units needs 2 entries \(fc6, fc7\)"),
+    ("model.fc_units=64,64,64", r"model.fc_units has at most 2 entries \(fc6, fc7\)"),
+    ("model.conv_filters=8,16,24,24,16,8", "model.conv_filters needs 1 to 5 entries"),
+    ("model.conv_filters=8,16,24", r"model.conv_kernel_sizes needs 3 entries \(one per conv "
+                                   r"layer, as model.conv_filters\)"),
+    ("model.activation=sigmoid", r"model.activation must be one of \['relu', 'tanh'\]"),
+    ("train.lr_schedule=cosine", r"train.lr_schedule must be one of \['plateau', 'fixed'\]"),
+    ("train.lr_step_epochs=5,5", "train.lr_step_epochs must increase"),
+    ("train.lr_step_epochs=0,5", r"train.lr_step_epochs\[0\] must be >= 1, got 0"),
+    ("data.train_fraction=0", r"data.train_fraction must be in \(0, 1\], got 0.0"),
+    ("data.train_fraction=1.5", r"data.train_fraction must be in \(0, 1\], got 1.5"),
     ("model.conv_padding=valid,same,full,same,same", "model.conv_padding\\[2\\] must be"),
     ("model.lrn_after=conv1,conv6", "model.lrn_after names no layer 'conv6'"),
     # tiny's conv2 has 256 / 8 = 32 filters, which 3 groups cannot split
@@ -104,3 +113,41 @@ def test_validate_names_the_field_and_what_it_allows(bad, message):
     with pytest.raises(ValueError, match=message) as error:
         config.validate(cfg)
     assert "\n" not in str(error.value)
+
+
+def test_the_presets_keep_their_behaviour_with_the_experiment_switches():
+    """The switches the experiments add default to what every preset did before."""
+    for name in config.PRESETS:
+        cfg = config.get_config(name)
+        assert cfg.model.activation == "relu"
+        assert cfg.data.random_crop is True and cfg.data.train_fraction == 1.0
+        assert cfg.train.lr_schedule == "plateau"
+        assert len(cfg.model.conv_filters) == 5 and len(cfg.model.fc_units) == 2
+
+
+def test_the_experiment_variants_validate_and_round_trip_through_config_json():
+    from alexnet_tf.training import checkpoints
+    variant = config.override(config.get_config("digits"), [
+        "model.activation=tanh", "model.lrn_after=", "model.fc_units=",
+        "model.conv_filters=24,64,96", "model.conv_kernel_sizes=11,5,3",
+        "model.conv_strides=4,1,1", "model.conv_groups=1,1,1",
+        "model.conv_padding=valid,same,same", "model.pool_after=conv1,conv2,conv3",
+        "model.pool_size=2", "model.dropout_rate=0", "data.random_crop=false",
+        "data.pca_stddev=0", "data.train_fraction=0.25", "train.lr_schedule=fixed",
+        "train.lr_step_epochs=7", "train.weight_decay=0"])
+    config.validate(variant)
+    assert variant.model.lrn_after == () and variant.model.fc_units == ()
+    assert variant.model.conv_filters == (24, 64, 96) and variant.train.lr_step_epochs == (7,)
+    assert checkpoints.config_from_dict(config.to_dict(variant)) == variant
+    constant = config.override(variant, ["train.lr_step_epochs="])
+    assert checkpoints.config_from_dict(config.to_dict(constant)).train.lr_step_epochs == ()
+
+
+def test_a_pooling_layer_of_a_layer_not_built_is_refused():
+    cfg = config.override(config.get_config("digits"), [
+        "model.conv_filters=24,64,96", "model.conv_kernel_sizes=11,5,3",
+        "model.conv_strides=4,1,1", "model.conv_groups=1,1,1",
+        "model.conv_padding=valid,same,same", "model.lrn_after=", "model.pool_after=conv1,conv5"])
+    with pytest.raises(ValueError, match="model.pool_after names no layer 'conv5'; the layers "
+                                         r"are \['conv1', 'conv2', 'conv3'\]"):
+        config.validate(cfg)

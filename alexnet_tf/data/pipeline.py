@@ -114,7 +114,7 @@ _IN_MEMORY_STATISTICS = {}
 
 
 def _in_memory_statistics(cfg, source):
-    key = (cfg.data.dataset, cfg.data.resize_size)
+    key = (cfg.data.dataset, cfg.data.resize_size, cfg.data.train_fraction)
     if key not in _IN_MEMORY_STATISTICS:
         _IN_MEMORY_STATISTICS[key] = compute_training_statistics(cfg, source, progress=False)
     return _IN_MEMORY_STATISTICS[key]

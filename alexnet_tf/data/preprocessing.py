@@ -8,7 +8,8 @@ safe to checkpoint (docs/design.md, "Training state and resume").
 - §2: shorter side -> R (`cfg.data.resize_size`, 256), central R x R crop; subtract
   the training set's mean image (or per-channel mean, `cfg.data.mean`).
 - §4.1 training: a random S x S patch (S = `cfg.model.image_size`, 227: 30 x 30
-  positions in 256) and its horizontal reflection; PCA colour noise
+  positions in 256; the centre one with `cfg.data.random_crop=False`) and its horizontal
+  reflection; PCA colour noise
   sum_i alpha_i lambda_i p_i with alpha_i ~ N(0, `cfg.data.pca_stddev`) per image.
 - §4.1 evaluation: the centre patch (`eval_preprocess`, also what serving and
   predict call) or the multi-crop view (`ten_crop_preprocess`): the ten patches
@@ -225,6 +226,8 @@ def train_preprocess(image_uint8, cfg, stats, seed):
     window_seed, alpha_seed = _split_seed(seed, 2)
     image = resize_and_center_crop(image_uint8, size)
     top, left, flip = crop_window(tf.shape(image), crop, window_seed)
+    if not cfg.data.random_crop:   # the centre patch, as evaluation takes it
+        top = left = tf.constant((size - crop) // 2, tf.int32)
     flip = flip & cfg.data.random_flip
     patch = apply_crop_window(image, top, left, flip, crop)
     mean_patch = None

@@ -40,22 +40,27 @@ def _bias_initializer(cfg: ModelConfig, layer_name: str):
 def build_alexnet(cfg: ModelConfig, devices=None, name="alexnet") -> keras.Model:
     """The paper's network. `devices` (e.g. two GPUs) pins half of every layer's output
     channels and of fc6/fc7's neurons to each device (§3.2); weights and names do not
-    change with placement."""
-    if len(cfg.conv_filters) != len(CONV_NAMES):
-        raise ValueError(f"conv_filters needs {len(CONV_NAMES)} entries, got {cfg.conv_filters}")
-    if len(cfg.fc_units) != len(FC_NAMES):
-        raise ValueError(f"fc_units needs {len(FC_NAMES)} entries, got {cfg.fc_units}")
+    change with placement.
+
+    Fewer entries in `cfg.conv_filters` (and the other conv tuples) or `cfg.fc_units` build
+    only the first conv layers or fc layers, e.g. conv1-conv3 and fc8: the small net of the
+    experiments' Figure 1 (`alexnet_tf.experiments.claims.figure1_overrides`)."""
+    if not 1 <= len(cfg.conv_filters) <= len(CONV_NAMES):
+        raise ValueError(f"conv_filters needs 1 to {len(CONV_NAMES)} entries, got "
+                         f"{cfg.conv_filters}")
+    if len(cfg.fc_units) > len(FC_NAMES):
+        raise ValueError(f"fc_units has at most {len(FC_NAMES)} entries, got {cfg.fc_units}")
     devices = list(devices) if devices else None
     inputs = keras.Input(shape=(cfg.image_size, cfg.image_size, cfg.channels), name="image")
     x = inputs
-    for i, conv_name in enumerate(CONV_NAMES):
+    for i, conv_name in enumerate(CONV_NAMES[:len(cfg.conv_filters)]):
         x = GroupedConv2D(
             filters=cfg.conv_filters[i],
             kernel_size=cfg.conv_kernel_sizes[i],
             strides=cfg.conv_strides[i],
             padding=cfg.conv_padding[i],
             groups=cfg.conv_groups[i],
-            activation="relu",                                    # §3.1
+            activation=cfg.activation,                            # §3.1: relu
             kernel_initializer=_kernel_initializer(cfg),
             bias_initializer=_bias_initializer(cfg, conv_name),
             devices=devices,
@@ -74,7 +79,7 @@ def build_alexnet(cfg: ModelConfig, devices=None, name="alexnet") -> keras.Model
                  else keras.layers.MaxPooling2D(**pool))(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for fc_name, units in zip(FC_NAMES, cfg.fc_units):
-        x = PartitionedDense(units, activation="relu", devices=devices,
+        x = PartitionedDense(units, activation=cfg.activation, devices=devices,
                              kernel_initializer=_kernel_initializer(cfg),
                              bias_initializer=_bias_initializer(cfg, fc_name), name=fc_name)(x)
         x = keras.layers.Dropout(cfg.dropout_rate, name=f"dropout{fc_name[len('fc'):]}")(x)

@@ -53,6 +53,12 @@ class PipelineData:
                                             batch_size=batch_size, ten_crop=ten_crop,
                                             statistics=self.statistics())
 
+    def clean_train(self, *, batch_size: int, every: int = 1) -> tf.data.Dataset:
+        """Every `every`-th training image (a fixed sample) as evaluation preprocesses it."""
+        return self._pipeline.build_dataset(self.cfg, "train", training=False,
+                                            batch_size=batch_size, shard=(every, 0),
+                                            statistics=self.statistics())
+
     def statistics(self):
         """The dataset statistics the pipeline uses (§2, §4.1), resolved once per run."""
         if self._statistics is None:

@@ -87,7 +87,7 @@ class TrainingLogs:
 
     def _write_row(self, row: dict, model: keras.Model | None):
         with self.writer.as_default(step=row["epoch"]):
-            for split in ("train", "validation"):
+            for split in ("train", "clean_train", "validation"):
                 for name in SCALARS:
                     if f"{split}_{name}" in row:
                         tf.summary.scalar(f"{split}/{name}", row[f"{split}_{name}"])

@@ -3,7 +3,7 @@
     summary = train_and_evaluate(get_config("digits"), "runs/digits", RunOptions())
 
 Resume: the checkpoint holds the model (incl. dropout RNG states), the optimizer, the
-plateau schedule, the global step, the epoch and the step within it, and the history.
+learning-rate schedule, the global step, the epoch and the step within it, and the history.
 The training data of an epoch is a pure function of (seed, epoch), so a restart rebuilds
 the epoch's dataset and skips the batches already done. Single-device on CPU with
 `deterministic=True` the final weights are bitwise those of an uninterrupted run.
@@ -181,15 +181,18 @@ def _train_one_epoch(trainer: Trainer, logs, signals, log) -> str:
     seconds = time.perf_counter() - started
     train = trainer.totals.result()
     validation = trainer.evaluate()
+    clean_train = trainer.evaluate_clean_train()
     learning_rate = trainer.schedule.learning_rate
-    if validation:
-        trainer.optimizer_learning_rate().assign(trainer.schedule.update(validation["top1_error"]))
+    if validation or not trainer.schedule.driven_by_validation:
+        trainer.optimizer_learning_rate().assign(
+            trainer.schedule.update(validation.get("top1_error")))
     row = {"epoch": epoch + 1, "global_step": int(trainer.global_step.numpy()),
            "learning_rate": learning_rate, "seconds": seconds,
            "images_per_second": images / max(seconds, 1e-9),
            "steps": step, "skipped_files": int(trainer.skipped_files.numpy()),
            **{f"train_{k}": v for k, v in train.items()},
-           **{f"validation_{k}": v for k, v in validation.items()}}
+           **{f"validation_{k}": v for k, v in validation.items()},
+           **{f"clean_train_{k}": v for k, v in clean_train.items()}}
     trainer.history_json.assign(json.dumps(trainer.history + [row]))
     trainer.epoch.assign_add(1)
     trainer.step_in_epoch.assign(0)

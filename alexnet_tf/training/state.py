@@ -20,7 +20,7 @@ from alexnet_tf.config import validate as validate_config
 from alexnet_tf.training.distribute import Distribution, make_distribution
 from alexnet_tf.network.model import build_alexnet
 from alexnet_tf.training.optimizer import PaperSGD
-from alexnet_tf.training.schedule import PlateauSchedule
+from alexnet_tf.training import schedule as schedules
 from alexnet_tf.training.step import EvalStep, TrainStep
 from alexnet_tf.training.inputs import PipelineData, SyntheticData
 from alexnet_tf.training.workdir_lock import WorkDirLock
@@ -51,11 +51,16 @@ class RunOptions:
     synthetic_data: bool = False
     nan_at_step: int | None = None      # fault injection: the loss of this step is NaN
     progress: bool = True
+    # Also measure the error on about this many training images in evaluation mode (centre
+    # patch, no dropout) after every epoch: `clean_train_*` in the history. 0: not measured.
+    clean_train_images: int = 0
 
     def validate(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of "
                              f"{list(PRECISIONS)}")
+        if self.clean_train_images < 0:
+            raise ValueError(f"clean_train_images must be >= 0, got {self.clean_train_images}")
         for name in ("checkpoint_every_steps", "steps_per_call", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -207,10 +212,11 @@ class Trainer:
                                              name="skipped_files")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.history_json = tf.Variable("[]", dtype=tf.string, trainable=False, name="history")
-        self.schedule = PlateauSchedule.from_train_config(cfg.train)
+        self.schedule = schedules.from_train_config(cfg.train)
         self.totals = metrics.RunningTotals()
         self.steady_rate = SteadyRate()
         self._validation = None
+        self._clean_train = None
         self.saver = checkpointing.CheckpointSaver(
             self.paths.checkpoints, keep=self.options.keep_checkpoints,
             model=checkpointing.model_variables(self.model),
@@ -272,8 +278,23 @@ class Trainer:
         if self._validation is None:  # the same every epoch: build the pipeline once
             self._validation = self.data.validation(
                 batch_size=max(self.global_batch, EVAL_BATCH_SIZE))
+        return self._errors(self._validation)
+
+    def evaluate_clean_train(self) -> dict:
+        """The error on every k-th training image (k = train examples //
+        options.clean_train_images, at least 1) as evaluation sees an image: the centre
+        patch, no dropout. {} when not asked for."""
+        if not self.options.clean_train_images or not self.data.train_examples:
+            return {}
+        if self._clean_train is None:
+            every = max(1, self.data.train_examples // self.options.clean_train_images)
+            self._clean_train = self.data.clean_train(
+                batch_size=max(self.global_batch, EVAL_BATCH_SIZE), every=every)
+        return self._errors(self._clean_train)
+
+    def _errors(self, dataset) -> dict:
         totals = {key: 0.0 for key in metrics.RunningTotals.KEYS}
-        for batch in self._validation:
+        for batch in dataset:
             sums = self.eval_step.run(batch[0], batch[1])
             for key, value in sums.items():
                 totals[key] += float(value)

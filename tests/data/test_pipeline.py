@@ -357,3 +357,57 @@ def test_statistics_of_another_size_are_refused_before_the_work_directory_is_wri
         train_and_evaluate(cfg, tmp_path / "run", RunOptions(strategy="single", progress=False),
                            log=lambda *a: None)
     assert not (tmp_path / "run" / "config.json").exists() and not passes
+
+
+def test_a_training_fraction_is_a_fixed_class_stratified_subset_of_the_digits():
+    """data.train_fraction=0.2: round(0.2 * n_c) of each class (counted with NumPy on the
+    split's labels), the same images in every epoch, seed and call; validation untouched."""
+    from alexnet_tf.data.sources import digits as digits_source
+    cfg = config.override(DIGITS, ["data.train_fraction=0.2", "data.pca_stddev=0"])
+    train_x, train_y = digits_source.load_split()["train"]
+    per_class = np.bincount(train_y, minlength=10)
+    info = input_pipeline.dataset_info(cfg)
+    assert info.num_examples == {"train": int(np.rint(0.2 * per_class).sum()),
+                                 "validation": 360}
+    source = input_pipeline.get_source(cfg)
+    chosen = [tuple(int(v) for v in raw.numpy().ravel()[::7]) + (int(label),)
+              for raw, label in source.elements("train", order_seed=tf.constant([3, 1]))]
+    again = [tuple(int(v) for v in raw.numpy().ravel()[::7]) + (int(label),)
+             for raw, label in input_pipeline.get_source(cfg).elements(
+                 "train", order_seed=tf.constant([9, 2]))]
+    assert len(chosen) == info.num_examples["train"] and sorted(chosen) == sorted(again)
+    counts = np.bincount([key[-1] for key in chosen], minlength=10)
+    np.testing.assert_array_equal(counts, np.rint(0.2 * per_class))
+    everything = {tuple(int(v) for v in x.ravel()[::7]) + (int(y),)
+                  for x, y in zip(train_x, train_y)}
+    assert set(chosen) <= everything
+
+
+def test_a_training_fraction_of_a_record_stream_is_refused(folder):
+    from alexnet_tf.data.sources import base, subset
+
+    class Stream(base.Source):
+        info = base.DatasetInfo("stream", 2, ("a", "b"), {"train": 10, "validation": 2})
+
+    with pytest.raises(SourceError, match=r"data.train_fraction=0.5 needs a source that lists "
+                                          r"its images \(digits, folder\); stream streams"):
+        subset.TrainingSubset(Stream(), 0.5)
+    root, _, _ = folder
+    cut = input_pipeline.dataset_info(folder_config(root, "data.train_fraction=0.5"))
+    assert cut.num_examples["train"] == 9        # 3 of the 6 files of each of 3 classes
+
+
+def test_a_training_fraction_has_statistics_of_its_own_images(folder):
+    """The mean and PCA of a subset are its images' own: the digits' in-memory statistics
+    count the subset's images (not the 1437 of the whole split), and a folder's are kept
+    beside the full split's under a name of their own."""
+    from alexnet_tf.data.sources import subset
+    cut = config.override(DIGITS, ["data.train_fraction=0.2"])
+    per_class = np.bincount(input_pipeline.get_source(DIGITS).labels("train"), minlength=10)
+    assert input_pipeline.dataset_statistics(cut).num_images == int(np.rint(0.2 * per_class).sum())
+    assert input_pipeline.dataset_statistics(DIGITS).num_images == 1437
+    root, _, _ = folder
+    full = input_pipeline.get_source(folder_config(root))
+    half = subset.TrainingSubset(full, 0.5)
+    assert half.default_statistics_path() == full.default_statistics_path().with_name(
+        full.default_statistics_path().stem + "_fraction0.5.npz")

@@ -243,3 +243,23 @@ def test_mean_image_of_the_wrong_size_is_a_clear_error():
     stats = random_statistics(size=64)
     with pytest.raises(ValueError, match="resized to 256"):
         preprocessing.eval_preprocess(np.zeros((R, R, 3), np.uint8), PAPER, stats)
+
+
+def test_without_random_crops_training_takes_the_centre_patch_and_still_flips():
+    """data.random_crop=false (§4.1's ablation): the centre window evaluation takes, for
+    every seed; reflections still follow data.random_flip (the mean image mirrored too)."""
+    cfg = config.override(PAPER, ["data.random_crop=false", "data.pca_stddev=0"])
+    stats = random_statistics()
+    image = coordinate_image()
+    c = (R - S) // 2
+    centre = image[c:c + S, c:c + S].astype(np.float64) - stats.mean_image[c:c + S, c:c + S]
+    flips = []
+    for i in range(12):
+        seed = tf.constant([i, 7])
+        out = preprocessing.train_preprocess(image, cfg, stats, seed).numpy()
+        window_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))[0]
+        flip = bool(preprocessing.crop_window(tf.constant([R, R, 3]), S, window_seed)[2])
+        np.testing.assert_allclose(out, centre[:, ::-1] if flip else centre, rtol=1e-5,
+                                   atol=1e-3)
+        flips.append(flip)
+    assert any(flips) and not all(flips)

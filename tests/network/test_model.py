@@ -1,4 +1,5 @@
 """The paper's network: parameter counts, shapes, initialisation (§3, §5; docs/design.md)."""
+import keras
 import numpy as np
 import pytest
 
@@ -101,6 +102,49 @@ def test_dropout_only_in_training():
 
 def test_bad_config_is_refused():
     import dataclasses
-    cfg = dataclasses.replace(config.get_config("tiny").model, conv_filters=(12, 32, 48))
-    with pytest.raises(ValueError, match="conv_filters"):
-        build_alexnet(cfg)
+    model = config.get_config("tiny").model
+    with pytest.raises(ValueError, match="conv_filters needs 1 to 5 entries"):
+        build_alexnet(dataclasses.replace(model, conv_filters=(12, 32, 48, 48, 32, 8)))
+    with pytest.raises(ValueError, match="fc_units has at most 2 entries"):
+        build_alexnet(dataclasses.replace(model, fc_units=(64, 64, 64)))
+
+
+def test_a_four_layer_net_from_the_same_layers():
+    """Figure 1's small net as the experiments build it from the paper preset: conv1-conv3
+    (one group, no LRN), pooling after each, fc8 straight after pool3. Counted by hand:
+    conv1 11*11*3*96+96, conv2 5*5*96*256+256, conv3 3*3*256*384+384; 227 -> 55 -> 27 ->
+    27 -> 13 -> 13 -> 6, so fc8 reads 6*6*384 = 13,824 values."""
+    cfg = config.override(config.get_config("paper"), [
+        "model.conv_filters=96,256,384", "model.conv_kernel_sizes=11,5,3",
+        "model.conv_strides=4,1,1", "model.conv_groups=1,1,1",
+        "model.conv_padding=valid,same,same", "model.lrn_after=",
+        "model.pool_after=conv1,conv2,conv3", "model.fc_units=", "model.dropout_rate=0"])
+    model = build_alexnet(config.validate(cfg).model)
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == ["conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "flatten", "fc8"]
+    expected = {"conv1": 11 * 11 * 3 * 96 + 96, "conv2": 5 * 5 * 96 * 256 + 256,
+                "conv3": 3 * 3 * 256 * 384 + 384, "fc8": 6 * 6 * 384 * 1000 + 1000}
+    for name, count in expected.items():
+        assert model.get_layer(name).count_params() == count, name
+    assert tuple(model.get_layer("pool3").output.shape[1:]) == (6, 6, 384)
+
+
+def test_tanh_units_where_the_paper_has_relus():
+    """model.activation=tanh: every conv and fc layer's output is tanh of its affine part
+    (NumPy convolution and matrix product, tests/support/reference.py)."""
+    import reference
+    cfg = config.override(config.get_config("tiny"), ["model.activation=tanh",
+                                                      "model.dropout_rate=0"]).model
+    model = build_alexnet(cfg)
+    x = np.random.default_rng(0).normal(size=(2, 67, 67, 3)).astype("float32")
+    conv1 = model.get_layer("conv1")
+    kernel, bias = (w.numpy() for w in conv1.weights)
+    got = keras.Model(model.input, conv1.output)(x).numpy()
+    np.testing.assert_allclose(got, np.tanh(reference.conv2d(x, kernel, bias, stride=4)),
+                               rtol=1e-4, atol=1e-5)
+    fc6, fc7 = model.get_layer("fc6"), model.get_layer("fc7")
+    h6 = keras.Model(model.input, fc6.output)(x).numpy()
+    w7, b7 = (w.numpy() for w in fc7.weights)
+    h7 = keras.Model(model.input, fc7.output)(x).numpy()
+    np.testing.assert_allclose(h7, np.tanh(h6 @ w7 + b7), rtol=1e-4, atol=1e-5)
+    assert np.any(h7 < 0)                                   # tanh, not relu

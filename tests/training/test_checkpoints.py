@@ -344,6 +344,25 @@ def test_a_work_dir_from_before_the_seed_was_recorded_still_resumes(tmp_path):
     assert _train(tiny("train.epochs=1"), tmp_path)["global_step"] == 4
 
 
+def test_a_work_dir_from_before_the_experiment_switches_still_resumes(tmp_path):
+    """config.json written before model.activation, data.random_crop, data.train_fraction,
+    train.lr_schedule and train.lr_step_epochs existed: each counts as its preset's value."""
+    from alexnet_tf import config
+    from alexnet_tf.training.state import prepare_workdir
+    cfg = tiny("train.epochs=1")
+    saved = config.to_dict(cfg)
+    for section, key in (("model", "activation"), ("data", "random_crop"),
+                         ("data", "train_fraction"), ("train", "lr_schedule"),
+                         ("train", "lr_step_epochs")):
+        del saved[section][key]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    prepare_workdir(tmp_path, cfg).lock.release()
+    assert checkpointing.load_config(tmp_path) == cfg
+    with pytest.raises(WorkDirError, match=r"model.activation \(not saved, so 'relu', now "
+                                           r"'tanh'\)"):
+        prepare_workdir(tmp_path, tiny("train.epochs=1", "model.activation=tanh"))
+
+
 # Item 9: a full disk during training.
 
 def _no_space(path):

@@ -337,6 +337,53 @@ def test_the_plateau_schedule_drives_the_optimizer_at_most_three_times(tmp_path)
     assert reader.get_tensor(key) == pytest.approx(1e-5, rel=1e-6)  # what SGD actually used
 
 
+class NoValidation(RandomImages):
+    validation_examples = 0
+
+    def validation(self, *, batch_size, ten_crop=False):
+        return super().validation(batch_size=batch_size).take(0)
+
+
+def test_the_fixed_schedule_drives_the_optimizer_with_or_without_validation(tmp_path):
+    """train.lr_schedule=fixed, steps after epochs 2 and 3: 1e-2, 1e-2, 1e-3, 1e-4, 1e-4 by
+    hand; the same with no validation images (the plateau schedule would never move)."""
+    cfg = tiny("train.epochs=5", "train.lr_schedule=fixed", "train.lr_step_epochs=2,3")
+    for name, data in (("with", RandomImages()), ("without", NoValidation())):
+        summary = train_and_evaluate(cfg, tmp_path / name, _quiet(), data=data,
+                                     log=lambda *a: None)
+        rates = [row["learning_rate"] for row in summary["history"]]
+        np.testing.assert_allclose(rates, [1e-2, 1e-2, 1e-3, 1e-4, 1e-4], rtol=1e-9)
+    reader = tf.train.load_checkpoint(str(tmp_path / "without" / "checkpoints" / "ckpt-20"))
+    key = [k for k in reader.get_variable_to_shape_map() if "optimizer/learning_rate" in k][0]
+    assert reader.get_tensor(key) == pytest.approx(1e-4, rel=1e-6)  # what SGD actually used
+
+
+class WithCleanTrain(RandomImages):
+    def clean_train(self, *, batch_size, every=1):
+        return tf.data.Dataset.from_tensor_slices((self.x[:64:every], self.y[:64:every])).batch(
+            batch_size)
+
+
+def test_the_clean_training_error_is_the_trained_models_error_on_the_training_images(
+        tmp_path):
+    """RunOptions(clean_train_images=32): every 2nd of the 64 training images in evaluation
+    mode after each epoch; the last epoch's number is the final model's top-1 error on
+    them, computed here with the model itself."""
+    summary = train_and_evaluate(tiny("train.epochs=2"), tmp_path,
+                                 _quiet(clean_train_images=32), data=WithCleanTrain(),
+                                 log=lambda *a: None)
+    last = summary["history"][-1]
+    data = WithCleanTrain()
+    model = checkpointing.load_model(tmp_path)
+    predicted = np.argmax(model(data.x[:64:2], training=False).numpy(), axis=-1)
+    assert last["clean_train_images"] == 32
+    assert last["clean_train_top1_error"] == pytest.approx(np.mean(predicted != data.y[:64:2]))
+    assert {"clean_train_loss", "clean_train_top5_error"} <= set(last)
+    assert "clean_train_top1_error" not in train_and_evaluate(
+        tiny("train.epochs=1"), tmp_path / "off", _quiet(), data=WithCleanTrain(),
+        log=lambda *a: None)["history"][0]
+
+
 def test_weights_fingerprint_is_sha256_of_each_weights_key_and_bytes():
     from alexnet_tf.network.model import build_alexnet
     from alexnet_tf.training.logs import _flat_chunks

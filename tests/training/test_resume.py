@@ -159,6 +159,8 @@ def test_sigterm_while_the_finished_command_exits_keeps_its_exit_status(tmp_path
     (["python", "-u", "-X", "importtime", "-malexnet_tf.train"], True),
     (["python", "-Bum", "alexnet_tf.train"], True),
     (["/venv/bin/python", "/venv/bin/alexnet-train", "--epochs=1"], True),  # console script
+    (["python", "-m", "tools.experiments", "--output=x"], True),   # a grid of training runs
+    (["/venv/bin/python", "/venv/bin/alexnet-experiments"], True),
     (["python", "-m", "alexnet_tf.evaluate"], False),
     (["python", "-c", "import alexnet_tf", "-m", "alexnet_tf.train"], False),
     (["python", "/venv/bin/pytest", "-m", "alexnet_tf.train"], False),

@@ -31,6 +31,15 @@ class Source:
         """(raw, label int32) of `split`, shuffled by `order_seed` ([2] ints) if given."""
         raise NotImplementedError
 
+    def labels(self, split: str):
+        """The labels of `split` in listing order, for sources that list their elements
+        (and so can take a subset of them: `data.train_fraction`); None for streams."""
+        return None
+
+    def elements_at(self, split: str, indices: tf.data.Dataset) -> tf.data.Dataset:
+        """(raw, label) of the listed elements at `indices` (sources with `labels`)."""
+        raise NotImplementedError
+
     def default_statistics_path(self) -> pathlib.Path | None:
         """Where `tools/compute_statistics.py` writes this data's statistics."""
         return None

@@ -49,7 +49,13 @@ class DigitsSource(Source):
         return load_split()[split]
 
     def elements(self, split, *, order_seed=None, shard=None):
+        indices = ordering.permuted_indices(len(self.arrays(split)[1]), order_seed, shard)
+        return self.elements_at(split, indices)
+
+    def labels(self, split):
+        return self.arrays(split)[1]
+
+    def elements_at(self, split, indices):
         images, labels = self.arrays(split)
         images, labels = tf.constant(images), tf.constant(labels)
-        indices = ordering.permuted_indices(len(labels), order_seed, shard)
         return indices.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))

@@ -84,10 +84,16 @@ class FolderSource(Source):
         return self.files[split]
 
     def elements(self, split, *, order_seed=None, shard=None):
+        indices = ordering.permuted_indices(len(self.file_list(split)[1]), order_seed, shard)
+        return self.elements_at(split, indices)
+
+    def labels(self, split):
+        return self.file_list(split)[1]
+
+    def elements_at(self, split, indices):
         paths, labels = self.file_list(split)
         paths = tf.constant(paths)
         labels = tf.constant(labels, tf.int32)
-        indices = ordering.permuted_indices(len(labels), order_seed, shard)
         return indices.map(lambda i: (tf.gather(paths, i), tf.gather(labels, i)))
 
     def default_statistics_path(self):

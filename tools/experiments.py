@@ -4,7 +4,7 @@ grid of training runs, and a report of what the runs resolve.
     python -m tools.experiments --output=runs/claims                 # digits, 3 seeds
     python -m tools.experiments --output=runs/claims_folder --preset=tiny \
         --dataset=folder --data_dir=/data/imgs --set model.num_classes=5
-    python -m tools.experiments --output=/shared/claims --preset=paper \
+    python -m tools.experiments --output=/mnt/nfs/claims --preset=paper \
         --dataset=imagenet2012 --data_dir=/data/tfds --manual_dir=/data/ilsvrc --seeds=1
 
 Each (arm, seed) is an ordinary training work directory under --output/runs: a killed

@@ -25,6 +25,16 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _cpu_without_amx(monkeypatch):
+    """`--precision=auto` reads the hardware: in-process tests see a CPU without AMX, so
+    they train in float32 on every machine (tests of the choice pass hardware of their
+    own; subprocess tests that need float32 ask for it)."""
+    from alexnet_tf import precision
+    monkeypatch.setattr(precision, "detect", lambda cpuinfo=None: precision.Hardware(
+        cpu_model="a test CPU", cpu_flags=frozenset({"avx2", "avx512_bf16"})))
+
+
 @pytest.fixture(scope="module")
 def figure_inputs(tmp_path_factory):
     """A tiny model's work directory with gallery and query images (`tools_support`)."""

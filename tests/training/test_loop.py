@@ -252,6 +252,7 @@ def test_a_refused_config_writes_nothing_and_the_corrected_command_then_runs(tmp
     result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("precision: "), result.stdout[:500]   # printed first
     assert (tmp_path / "run" / "config.json").exists()
 
 

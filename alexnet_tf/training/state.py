@@ -76,8 +76,8 @@ def run_precision(cfg: Config, workdir, requested: str = "auto", *,
     config_file = checkpointing.WorkDir(workdir).config
     try:
         saved = json.loads(config_file.read_text()).get("train", {})
-    except FileNotFoundError:
-        saved = None
+    except (FileNotFoundError, NotADirectoryError):   # a new run (or no work directory:
+        saved = None                                   # `prepare_workdir` says why)
     except (OSError, ValueError, AttributeError) as e:
         raise WorkDirError(f"cannot read {config_file}: {e}") from None
     if saved is None:

@@ -11,6 +11,7 @@ from alexnet_tf import precision
 from alexnet_tf.training import checkpoints as checkpointing
 from alexnet_tf.training.loop import RunOptions, WorkDirError, train_and_evaluate
 
+NO_AMX_CPU = precision.Hardware(cpu_model="AMD EPYC", cpu_flags=frozenset({"avx512_bf16"}))
 AMX_CPU = precision.Hardware(cpu_model="Intel Xeon with AMX",
                              cpu_flags=frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
 
@@ -43,8 +44,8 @@ def test_auto_on_amx_trains_in_bfloat16_records_it_and_saves_float32_weights(
     weights = {k: v for k, v in dtypes.items() if "conv1" in k or "fc8" in k}
     assert weights and set(weights.values()) == {tf.float32}, weights   # incl. momentum
 
-    # Resumed where auto says float32 (the fixture's CPU without AMX): stays bfloat16, warns.
-    monkeypatch.undo()
+    # Resumed where auto says float32 (no AMX): stays bfloat16, warns.
+    monkeypatch.setattr(precision, "detect", lambda cpuinfo=None: NO_AMX_CPU)
     capsys.readouterr()
     summary, lines = _run(tmp_path, 3)
     assert summary["global_step"] == 3

@@ -31,10 +31,10 @@ REQUESTS = (AUTO, *PRECISIONS, *ALIASES)
 CPUINFO = "/proc/cpuinfo"
 
 # AMX tiles (Intel since Sapphire Rapids) multiply bfloat16 several times faster than
-# float32 through oneDNN, which is what makes a bfloat16 run worth its rounding. AVX512-BF16
-# alone (Cooper Lake, AMD Zen 4 and later) speeds up the products only, and without either
-# oneDNN emulates bfloat16 through float32 at about half the float32 speed
-# (docs/performance.md): `auto` asks for AMX.
+# float32 through oneDNN: there a run's numbers clearly pay for bfloat16's rounding, so
+# `auto` changes a run's arithmetic only there. AVX512-BF16 alone (Cooper Lake, AMD Zen 4
+# and later) gains less (docs/performance.md) and stays an explicit --precision=bfloat16;
+# without either, oneDNN emulates bfloat16 through float32 at about half its speed.
 AMX_FLAG, AVX512_BF16_FLAG = "amx_bf16", "avx512_bf16"
 RULE = ("bfloat16 where the CPU has AMX and TensorFlow's oneDNN kernels are on, or on a GPU "
         "with bfloat16 (compute capability 8.0+); float32 elsewhere")
@@ -134,8 +134,8 @@ def automatic(hardware: Hardware) -> Choice:
         return Choice(BFLOAT16, f"auto: GPU {hardware.bfloat16_gpus[0]} has native bfloat16")
     cpu = hardware.describe_cpu()
     if not hardware.amx:
-        return Choice(FLOAT32, f"auto: {cpu} has no AMX, the bfloat16 tiles that make "
-                               "bfloat16 worth its rounding")
+        return Choice(FLOAT32, f"auto: {cpu} has no AMX, which auto asks of a CPU for "
+                               "bfloat16")
     if not hardware.onednn:
         return Choice(FLOAT32, f"auto: TF_ENABLE_ONEDNN_OPTS=0 turns off oneDNN, which "
                                f"runs bfloat16 on the AMX of {cpu}")
@@ -156,7 +156,8 @@ def resumed(recorded: str | None, recorded_reason: str = "", *, source,
     config.json). `recorded` None: that file predates the record, when precision was a
     per-run option defaulting to float32: `requested`, float32 for auto. A bfloat16 run
     resumed on hardware where `auto` would choose float32 stays bfloat16 (its checkpoints
-    continue in one precision) with a warning that it runs slower there."""
+    continue in one precision) with a warning saying so, and that it runs at about half
+    the float32 speed where the CPU has no bfloat16 instructions at all."""
     requested = canonical(requested)
     if recorded is None:
         precision = FLOAT32 if requested == AUTO else requested
@@ -168,11 +169,15 @@ def resumed(recorded: str | None, recorded_reason: str = "", *, source,
             f", chosen as '{recorded_reason}'" if recorded_reason else "")
     warning = ""
     if precision == BFLOAT16:
-        here = automatic(hardware or detect())
+        hardware = hardware or detect()
+        here = automatic(hardware)
         if here.precision != BFLOAT16:
-            warning = (f"this run continues in bfloat16, as it started, though this machine "
-                       f"would choose {here.precision} ({here.reason.removeprefix('auto: ')}): "
-                       f"expect it to train slower than it did")
+            warning = (f"this run continues in bfloat16, as it started, though auto would "
+                       f"choose {here.precision} on this machine "
+                       f"({here.reason.removeprefix('auto: ')})")
+            if not (hardware.amx or hardware.avx512_bf16 or hardware.bfloat16_gpus):
+                warning += ("; without bfloat16 instructions expect about half the float32 "
+                            "speed")
     return Choice(precision, reason, warning)
 
 

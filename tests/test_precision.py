@@ -60,7 +60,10 @@ def test_a_resumed_run_keeps_its_recorded_precision_and_warns_where_auto_would_n
                              hardware=PLAIN_CPU)
     assert kept.precision == "bfloat16"
     assert "run/config.json records bfloat16" in kept.reason
-    assert "slower" in kept.warning and "float32" in kept.warning
+    assert "auto would choose float32" in kept.warning and "half the float32" in kept.warning
+    with_dots = precision.resumed("bfloat16", "", source="c", hardware=BF16_DOTS_CPU)
+    assert "auto would choose float32" in with_dots.warning   # AVX512-BF16: no "half"
+    assert "half" not in with_dots.warning
     assert precision.resumed("bfloat16", "", source="c", hardware=AMX_CPU).warning == ""
     assert precision.resumed("float32", "", source="c", hardware=AMX_CPU).precision == \
         "float32"

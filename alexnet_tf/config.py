@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from alexnet_tf.precision import REQUESTS
+
 PAPER_INIT_STDDEV = 0.01  # §5: weights ~ N(0, 0.01)
 PAPER_BIAS_ONE_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")  # §5: biases = 1
 PAPER_BIAS_ONE_VALUE = 1.0  # §5: "initialized the neuron biases ... with the constant 1"
@@ -127,6 +129,11 @@ class TrainConfig:
     # Not in the paper: seeds the initial weights, the data order, crops and dropout. A
     # work directory resumes only with the seed it started with.
     seed: int = 0
+    # Not in the paper: float32, bfloat16 or mixed_float16 (alexnet_tf.precision); "auto"
+    # asks a new run to choose from the hardware. A run records what it used and why, and
+    # resumes with it (a config.json without these fields was trained in float32).
+    precision: str = "auto"
+    precision_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,7 @@ LR_SCHEDULES = ("plateau", "fixed")
 
 _CHOICES = {"model.kernel_init": ("normal", "he_normal"), "data.mean": MEAN_MODES,
             "data.pca_magnitude": ("stddev", "eigenvalue"), "model.activation": ACTIVATIONS,
-            "train.lr_schedule": LR_SCHEDULES}
+            "train.lr_schedule": LR_SCHEDULES, "train.precision": REQUESTS}
 
 
 def validate(cfg: Config) -> Config:

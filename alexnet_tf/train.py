@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from alexnet_tf import command
+from alexnet_tf import command, precision
 from alexnet_tf.training import stop_signals
 
 
@@ -82,8 +82,11 @@ def define_flags(flags):
                       "auto = towers on two GPUs, else single.")
     flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (lets "
                          "towers/mirrored run without GPUs).")
-    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
-                      "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_enum("precision", "auto", list(precision.REQUESTS),
+                      "auto: bfloat16 on a CPU with AMX (or a GPU with bfloat16), else "
+                      "float32 (a resumed run keeps its recorded one); bfloat16 keeps "
+                      "float32 master weights, momentum, softmax and loss; mixed_float16 "
+                      "adds dynamic loss scaling (GPUs); mixed_bfloat16 = bfloat16.")
     flags.DEFINE_bool("xla", False, "Compile the forward/backward pass with XLA.")
     flags.DEFINE_integer("seed", None, "Shortcut for --set train.seed=... (initial weights, "
                          "data order, crops and dropout; 0 by default).")

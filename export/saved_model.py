@@ -5,6 +5,9 @@ TensorFlow Serving serves under its default flags.
     python -m export.saved_model --model=model.keras --preset=paper \\
         --statistics=statistics.npz --output=models/alexnet
 
+`--precision=bfloat16` stores bfloat16 weights and computes in bfloat16 (the default,
+float32, suits every CPU; choose bfloat16 for a server whose CPU has AMX: the server's
+CPU decides, not the exporter's).
 Writes `models/alexnet/<next free version>/` atomically (saved_model.pb, variables/,
 assets.extra/tf_serving_warmup_requests, assets.extra/export_info.json), after checking it
 the way the server will run it (`serving_check`, in a separate process with XLA compilation
@@ -32,6 +35,10 @@ def define_flags(flags):
     flags.DEFINE_integer("max_image_bytes", defaults.max_image_bytes, "Bytes per image.")
     flags.DEFINE_integer("max_request_bytes", defaults.max_request_bytes, "Bytes per request.")
     flags.DEFINE_integer("top_k", defaults.top_k, "Classes returned per image.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "The served "
+                      "model's weights and arithmetic: bfloat16 for a server whose CPU "
+                      "has AMX; the signatures' inputs and float32 "
+                      "outputs are the same either way.")
     flags.DEFINE_bool("verify", True, "Run the version as TF Serving would before publishing.")
     flags.DEFINE_string("server_config_dir", None, "Where models.config and "
                         "batching_parameters.txt go (default: beside --output).")
@@ -51,8 +58,9 @@ def main(args):
     summary = serving_export.export_saved_model(
         trained, FLAGS.output, version=FLAGS.version, limits=limits,
         model_name=FLAGS.model_name, verify=FLAGS.verify,
-        server_config_dir=FLAGS.server_config_dir, serving_base_path=FLAGS.serving_base_path)
-    print(f"wrote {summary['path']} (version {summary['version']}, "
+        server_config_dir=FLAGS.server_config_dir, serving_base_path=FLAGS.serving_base_path,
+        precision=FLAGS.precision)
+    print(f"wrote {summary['path']} (version {summary['version']}, {FLAGS.precision}, "
           f"{summary['bytes'] / 2**20:.1f} MiB, {summary['warmup_records']} warmup records)")
     print(f"server config: {summary['models_config']}, {summary['batching_parameters']}")
     print(f"serve it with:\n  {summary['command']}")

@@ -13,11 +13,12 @@ import json
 import os
 
 from alexnet_tf import config as config_lib
-from alexnet_tf import atomic
+from alexnet_tf import atomic, precision as precision_lib
 from alexnet_tf.export import server_config, servability, serving_session
 from alexnet_tf.export import signatures, warmup
 from alexnet_tf.export.signatures import ServingLimits
 from alexnet_tf.inference.loader import Classifier
+from alexnet_tf.network.dtype_copy import dtype_copy
 from alexnet_tf.export.versioning import versions, write_version
 
 EXPORT_INFO_FILE = "export_info.json"
@@ -30,10 +31,14 @@ def directory_bytes(path) -> int:
 
 def export_saved_model(trained: Classifier, base_path, *, version=None,
                        limits: ServingLimits = ServingLimits(), model_name="alexnet",
-                       verify=True, server_config_dir=None, serving_base_path=None) -> dict:
+                       verify=True, server_config_dir=None, serving_base_path=None,
+                       precision: str = "float32") -> dict:
     """Writes one version under `base_path` and the server's config files; returns a
-    summary (path, version, size, config files, the server command)."""
-    archive = signatures.build_archive(trained.model, trained.cfg, trained.statistics,
+    summary (path, version, size, config files, the server command). `precision`
+    bfloat16 stores bfloat16 variables and computes in bfloat16 (for a server whose CPU
+    multiplies bfloat16 natively); the signatures' inputs and float32 outputs stay."""
+    model = serving_model(trained, precision)
+    archive = signatures.build_archive(model, trained.cfg, trained.statistics,
                                        trained.class_names, limits)
     try:
         with write_version(base_path, version) as pending:
@@ -42,7 +47,7 @@ def export_saved_model(trained: Classifier, base_path, *, version=None,
             requests = warmup.warmup_requests(model_name, trained.cfg.model.image_size,
                                               trained.cfg.model.channels)
             warmup.write_warmup_file(pending.staging, requests)
-            _write_export_info(pending.staging, trained, limits)
+            _write_export_info(pending.staging, trained, limits, precision)
             if verify:
                 verify_like_the_server(pending.staging)
             else:
@@ -85,8 +90,19 @@ def _published(base_path) -> str:
             f"{os.path.join(base_path, str(present[-1]))})")
 
 
-def _write_export_info(version_dir, trained: Classifier, limits: ServingLimits):
-    info = {"config": config_lib.to_dict(trained.cfg), "limits": dataclasses.asdict(limits),
+def serving_model(trained: Classifier, precision: str = "float32"):
+    """The logits model a version serves: the trained one in float32, or a copy holding
+    its weights in bfloat16 (cast once here, never per request)."""
+    policy = precision_lib.serving_policy(precision)
+    if policy == "float32" and all(layer.dtype_policy.name == "float32"
+                                   for layer in trained.model.layers):
+        return trained.model
+    return dtype_copy(trained.model, trained.cfg.model, policy)
+
+
+def _write_export_info(version_dir, trained: Classifier, limits: ServingLimits, precision):
+    info = {"precision": precision_lib.canonical(precision),
+            "config": config_lib.to_dict(trained.cfg), "limits": dataclasses.asdict(limits),
             "class_labels": list(trained.class_names.labels),
             "class_names": list(trained.class_names.names),
             "signatures": [signatures.DEFAULT_SIGNATURE, signatures.FLOAT_SIGNATURE,

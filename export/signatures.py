@@ -126,7 +126,9 @@ def build_archive(model: keras.Model, cfg, stats, classes: ClassNames,
         return classification(_guard_batch(images, limits))
 
     def serve_features(images):
-        return {"fc7": features_model(preprocess(images), training=False)}
+        # float32 whatever the model computes in (a bfloat16 export's fc7 is bfloat16)
+        return {"fc7": tf.cast(features_model(preprocess(images), training=False),
+                               tf.float32)}
 
     def serve_examples(inputs):
         inputs = _guard_request(inputs, limits, item="example")

@@ -15,6 +15,8 @@ CONV_GFLOP_PER_IMAGE = INFER_GFLOP_PER_IMAGE - 2 * FC_WEIGHTS / 1e9  # conv1-con
 def derived(rows: dict) -> dict:
     out = {}
     ceiling = rows.get("matmul_ceiling", {}).get("gflops")
+    # bfloat16 rows (ours "..._bf16", the peer's "torch_bf16_...") against the bfloat16 one
+    ceiling_bf16 = rows.get("matmul_ceiling_bf16", {}).get("gflops")
 
     def rate(name):
         return rows.get(name, {}).get("images_per_second")
@@ -23,10 +25,13 @@ def derived(rows: dict) -> dict:
         # ours are "train_...", a peer's "<peer>_train_..." (torch_compile_train_b64)
         training = name.startswith("train_") or "_train_" in name
         per_image = TRAIN_GFLOP_PER_IMAGE if training else INFER_GFLOP_PER_IMAGE
-        if row.get("images_per_second") and ceiling:
+        its_ceiling = ceiling_bf16 if "bf16" in name else ceiling
+        if row.get("images_per_second") and its_ceiling:
             gflops = row["images_per_second"] * per_image
             out[f"{name}_gflops"] = gflops
-            out[f"{name}_fraction_of_ceiling"] = gflops / ceiling
+            out[f"{name}_fraction_of_ceiling"] = gflops / its_ceiling
+    if ceiling and ceiling_bf16:
+        out["matmul_ceiling_bf16_vs_matmul_ceiling"] = ceiling_bf16 / ceiling
     pairs = [("train_b64_command_synthetic", "torch_train_b64"),
              ("train_b128_command_synthetic", "torch_train_b128"),
              ("infer_b64_keras", "torch_infer_b64"),
@@ -40,14 +45,24 @@ def derived(rows: dict) -> dict:
              ("infer_b64_keras", "infer_b64_plain_tf"),
              ("infer_b64_plain_tf", "torch_infer_b64"),
              ("train_b64_command_synthetic", "train_b64_bare_step"),
-             ("train_b64_command_tfrecord", "train_b64_command_synthetic")]
+             ("train_b64_command_tfrecord", "train_b64_command_synthetic"),
+             ("train_b64_command_synthetic_bf16", "train_b64_command_synthetic"),
+             ("infer_b64_keras_bf16", "infer_b64_keras"),
+             ("serving_b64_bf16", "serving_b64"),
+             ("train_b64_command_synthetic_bf16", "torch_train_b64"),
+             ("train_b64_command_synthetic_bf16", "torch_bf16_train_b64"),
+             ("infer_b64_keras_bf16", "torch_bf16_infer_b64"),
+             ("torch_bf16_train_b64", "torch_train_b64"),
+             ("torch_bf16_infer_b64", "torch_infer_b64")]
     for ours, theirs in pairs:
         if rate(ours) and rate(theirs):
             out[f"{ours}_vs_{theirs}"] = rate(ours) / rate(theirs)
     for ours, theirs in (("latency_b1_keras", "torch_latency_b1"),
                          ("serving_latency_b1", "torch_latency_b1"),
                          ("latency_b1_keras", "onnxruntime_latency_b1"),
-                         ("serving_latency_b1", "onnxruntime_latency_b1")):
+                         ("serving_latency_b1", "onnxruntime_latency_b1"),
+                         ("latency_b1_keras_bf16", "latency_b1_keras"),
+                         ("serving_latency_b1_bf16", "serving_latency_b1")):
         a = rows.get(ours, {}).get("latency_ms_median")
         b = rows.get(theirs, {}).get("latency_ms_median")
         if a and b:

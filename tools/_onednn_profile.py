@@ -18,6 +18,7 @@ import re
 _CONV = re.compile(r"(?:g(\d+))?mb(\d+)_ic(\d+)oc(\d+)_ih(\d+)oh(\d+)kh(\d+)\w*?_iw(\d+)ow(\d+)kw(\d+)")
 _POOL = re.compile(r"mb(\d+)ic(\d+)_ih(\d+)oh(\d+)kh(\d+)")
 _INNER = re.compile(r"mb(\d+)ic(\d+)oc(\d+)")
+_SOURCE_TYPE = re.compile(r"\bsrc[_:]([a-z0-9]+)")
 _PASSES = {"forward_training": "forward", "forward_inference": "forward",
            "backward_data": "backward data", "backward_weights": "backward weights",
            "backward": "backward"}
@@ -30,6 +31,8 @@ class Primitive:
     problem: str    # oneDNN's problem descriptor
     ms: float
     stamp: float | None = None  # ms since the epoch, with ONEDNN_VERBOSE_TIMESTAMP=1
+    impl: str = ""              # oneDNN's implementation and its ISA: brg_conv_fwd:avx512_core
+    data_type: str = ""         # of the source operand: f32, bf16
 
 
 def parse_lines(lines) -> list[Primitive]:
@@ -55,7 +58,9 @@ def parse_lines(lines) -> list[Primitive]:
             except ValueError:
                 pass
         kind = "matmul" if fields[at + 2] == "gemm_api" else fields[at + 2]
-        out.append(Primitive(kind, _PASSES.get(fields[at + 4], ""), fields[-2], ms, stamp))
+        source = _SOURCE_TYPE.search(fields[at + 5])
+        out.append(Primitive(kind, _PASSES.get(fields[at + 4], ""), fields[-2], ms, stamp,
+                             impl=fields[at + 3], data_type=source[1] if source else ""))
     return out
 
 
@@ -141,6 +146,18 @@ def label(p: Primitive, shapes: LayerShapes, batch: int) -> tuple[str, str]:
             if inner == batch and (rows, cols) in shapes.denses:
                 return shapes.denses[(rows, cols)], "backward weights"
     return "other", p.kind
+
+
+def implementations(primitives, shapes: LayerShapes, batch: int) -> dict:
+    """(layer, pass) -> the implementations oneDNN ran for it with their ISA and source
+    type, in order of first use: "brg_conv_fwd:avx512_core_bf16 (bf16)"."""
+    found: dict = {}
+    for p in primitives:
+        names = found.setdefault(label(p, shapes, batch), [])
+        name = f"{p.impl or '?'} ({p.data_type or '?'})"
+        if name not in names:
+            names.append(name)
+    return {key: ", ".join(names) for key, names in found.items()}
 
 
 def table(primitives, shapes: LayerShapes, batch: int, steps: int, ceiling_gflops: float):

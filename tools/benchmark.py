@@ -8,11 +8,13 @@ preset beside its peers, measured in one run.
 Prints one table and writes it as JSON: training images/s (batch 64 and 128; synthetic
 data, TFRecords through the input pipeline, the bare compiled step, and the training
 command itself), inference images/s at batch 64 and batch-1 latency (median, p90) for the
-Keras model and the exported serving signature, the peak resident memory of training at
-batch 128, the achieved GFLOP/s against this machine's measured matrix-multiply ceiling,
-and the same rows for the peers in `bench/peers/` (PyTorch eager, `torch.compile` for
-training, ONNX Runtime on the PyTorch model for inference, a naive Keras model), each of
-ours as a ratio to them. The PyTorch and ONNX Runtime peers run with the interpreter of
+Keras model and the exported serving signature, each in float32 and beside it in bfloat16
+(`--precision=bfloat16`, a bfloat16 export), the peak resident memory of training at
+batch 128, the achieved GFLOP/s against this machine's measured float32 and bfloat16
+matrix-multiply ceilings, and the same rows for the peers in `bench/peers/` (PyTorch
+eager in float32 and with bfloat16 autocast, `torch.compile` for training, ONNX Runtime
+on the PyTorch model for inference, a naive Keras model), each of ours as a ratio to
+them. The PyTorch and ONNX Runtime peers run with the interpreter of
 `.peers/torch` (or `--peer_python`); a peer that is not installed is one line of the
 table saying how to install it. Every figure comes from a child process of its own, so
 memory and thread pools do not leak between rows. Run on an idle machine; how it measures
@@ -71,20 +73,29 @@ def _throughput(batch, times):
     return batch * len(times) / sum(times)
 
 
-def child_matmul_ceiling(**_):
+def child_matmul_ceiling(dtype="float32", **_):
     import tensorflow as tf
     n = 4096
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    f = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    f = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
     times = _timed(lambda: f(a, b).numpy(), 8)
     return {"gflops": 2 * n ** 3 / min(times) / 1e9}
 
 
-def _paper_model():
+def child_matmul_ceiling_bf16(**_):
+    """The same product in bfloat16: what AMX or AVX512-BF16 (or neither) gives."""
+    return child_matmul_ceiling(dtype="bfloat16")
+
+
+def _paper_model(policy="float32"):
+    """The `paper` model built under the Keras dtype `policy` (bfloat16: bfloat16
+    weights, as a bfloat16 export serves them)."""
+    import keras
     from alexnet_tf import config
     from alexnet_tf.network.model import build_alexnet
     cfg = config.get_config("paper")
+    keras.config.set_dtype_policy(policy)
     return cfg, build_alexnet(cfg.model)
 
 
@@ -163,7 +174,7 @@ def child_plain_train(batch, steps, **_):
     return {"images_per_second": _throughput(batch, times)}
 
 
-def _train_command(batch, steps, workdir, extra):
+def _train_command(batch, steps, workdir, extra, precision="float32"):
     """`python -m alexnet_tf.train` itself (progress bar, metrics, checkpoints on)."""
     from alexnet_tf import config
     from alexnet_tf.training import loop as training
@@ -174,13 +185,17 @@ def _train_command(batch, steps, workdir, extra):
     steps = max(per_call, steps - steps % per_call)
     options = training.RunOptions(max_steps=per_call + steps, steps_per_call=per_call,
                                   checkpoint_every_steps=10_000, progress=True,
-                                  synthetic_data=not extra)
+                                  synthetic_data=not extra, precision=precision)
     summary = training.train_and_evaluate(cfg, workdir, options)
     return {"images_per_second": summary["train_images_per_second"]}
 
 
 def child_command_synthetic(batch, steps, workdir, **_):
     return _train_command(batch, steps, workdir, [])
+
+
+def child_command_synthetic_bf16(batch, steps, workdir, **_):
+    return _train_command(batch, steps, workdir, [], precision="bfloat16")
 
 
 def child_command_tfrecord(batch, steps, workdir, **_):
@@ -218,15 +233,19 @@ def _ensure_tfrecords(directory: pathlib.Path, count: int) -> pathlib.Path:
     return directory / "records"
 
 
-def child_infer(batch, steps, **_):
+def child_infer(batch, steps, policy="float32", **_):
     import tensorflow as tf
-    _, model = _paper_model()
+    _, model = _paper_model(policy)
     images = tf.random.normal((batch, 227, 227, 3))
     f = tf.function(lambda x: model(x, training=False))
     times = _timed(lambda: f(images).numpy(), steps)
     return {"images_per_second": _throughput(batch, times),
             "latency_ms_median": 1000 * statistics.median(times),
             "latency_ms_p90": 1000 * _p90(times)}
+
+
+def child_infer_bf16(batch, steps, **_):
+    return child_infer(batch, steps, policy="bfloat16")
 
 
 def child_plain_infer(batch, steps, **_):
@@ -287,7 +306,7 @@ def child_runtime(**_):
     return {}
 
 
-def child_served(batch, steps, workdir, **_):
+def child_served(batch, steps, workdir, precision="float32", **_):
     """The exported `serving_default` signature through the TF1 loader, XLA disabled."""
     import numpy as np
     from alexnet_tf.data import class_names
@@ -302,7 +321,7 @@ def child_served(batch, steps, workdir, **_):
         statistics=DatasetStatistics.per_channel(CAFFE_MEAN_RGB, size=cfg.data.resize_size),
         class_names=class_names.for_classes(cfg.model.num_classes, cfg.data.dataset))
     summary = export_saved_model(trained, os.path.join(workdir, "models", "alexnet"),
-                                 verify=False)
+                                 verify=False, precision=precision)
     serving_session.disable_xla_compilation()
     servable = serving_session.SessionServable(summary["path"])
     jpeg = warmup.sample_images()[1]
@@ -312,6 +331,10 @@ def child_served(batch, steps, workdir, **_):
     return {"images_per_second": _throughput(batch, times),
             "latency_ms_median": 1000 * statistics.median(times),
             "latency_ms_p90": 1000 * _p90(times)}
+
+
+def child_served_bf16(batch, steps, workdir, **_):
+    return child_served(batch, steps, workdir, precision="bfloat16")
 
 
 CHILDREN = {name[len("child_"):]: fn for name, fn in globals().items()
@@ -394,6 +417,8 @@ PEERS = (
     Peer("torch", "PyTorch peer", "torch_alexnet.py",
          rows=(("train", 64), ("train", 128), ("infer", 64)), latency=True,
          imports=("torch",)),
+    Peer("torch_bf16", "PyTorch bfloat16 autocast peer", "torch_alexnet.py",
+         args=("--bf16",), rows=(("train", 64), ("infer", 64)), imports=("torch",)),
     Peer("torch_compile", "torch.compile peer", "torch_alexnet.py", args=("--compile",),
          rows=(("train", 64),), imports=("torch",)),
     Peer("onnxruntime", "ONNX Runtime peer", "onnxruntime_alexnet.py",
@@ -488,6 +513,7 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
                 rows[name] = _ours(child, batch, n, scratch)
 
         ours("matmul_ceiling", "matmul_ceiling", 0)
+        ours("matmul_ceiling_bf16", "matmul_ceiling_bf16", 0)
         # The rows the goals compare are run in rounds, interleaved, ours and the peers'
         # alike; each keeps its fastest process (as `timeit` does: on a shared VM,
         # interference only ever slows a run; 37-46 img/s seen for one row in one hour).
@@ -498,7 +524,10 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
                 lambda: _ours("command_synthetic", 64, 2 * steps, scratch)),
                ("train_b64_bare_step", lambda: _ours("bare_train", 64, steps, scratch)),
                ("train_b64_plain_tf_step", lambda: _ours("plain_train", 64, steps, scratch)),
+               ("train_b64_command_synthetic_bf16",
+                lambda: _ours("command_synthetic_bf16", 64, 2 * steps, scratch)),
                ("infer_b64_keras", lambda: _ours("infer", 64, steps, scratch)),
+               ("infer_b64_keras_bf16", lambda: _ours("infer_bf16", 64, steps, scratch)),
                ("infer_b64_plain_tf", lambda: _ours("plain_infer", 64, steps, scratch))]
         key += [(f"{name}_{mode}_b{batch}",
                  lambda c=peer_command(name, mode), b=batch: _peer_row(c(b, steps)))
@@ -524,10 +553,13 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
         ours("train_b128_command_synthetic", "command_synthetic", 128)
         ours("train_b128_bare_step", "bare_train", 128)
         ours("latency_b1_keras", "infer", 1, n=10 if quick else 50)
+        ours("latency_b1_keras_bf16", "infer_bf16", 1, n=10 if quick else 50)
         ours("latency_b1_parts", "latency_parts", 1, n=10 if quick else 50)
         ours("runtime_import", "runtime", 0)
         ours("serving_b64", "served", 64, n=3 if quick else 5)
         ours("serving_latency_b1", "served", 1, n=10 if quick else 50)
+        ours("serving_b64_bf16", "served_bf16", 64, n=3 if quick else 5)
+        ours("serving_latency_b1_bf16", "served_bf16", 1, n=10 if quick else 50)
 
         for peer in PEERS:
             names = [f"{peer.name}_{mode}_b{batch}" for mode, batch in peer.rows]
@@ -576,18 +608,13 @@ def measure(quick: bool, only=(), peer_python=None) -> dict:
 
 
 def cpu_description() -> str:
-    """The CPU model and its bfloat16 features, to be reported with every figure (the
-    project's machines are one kind but not one CPU model; docs/performance.md)."""
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                  if line.startswith("model name")), "unknown CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
-                      if line.startswith("flags")), []))
-    bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
-    return f"{model} ({', '.join(bf16) if bf16 else 'no bfloat16 instructions'})"
+    """The CPU model, its bfloat16 instructions and what `--precision=auto` picks on it,
+    to be reported with every figure (the project's machines are one kind but not one
+    CPU model; docs/performance.md)."""
+    from alexnet_tf import precision
+    hardware = precision.detect()
+    return (f"{hardware.describe_cpu()}; --precision=auto trains in "
+            f"{precision.automatic(hardware).precision} here")
 
 
 def _commit() -> str:

@@ -4,13 +4,16 @@ forward pass) of the `paper` preset spends its time, by layer.
     python -m tools.profile_step                 # training, batch 64, 4 timed steps
     python -m tools.profile_step --batch=128 --inter_op=0
     python -m tools.profile_step --mode=inference --batch=1
+    python -m tools.profile_step --precision=bfloat16
 
 Runs the bare compiled step (the package's model, `PaperSGD`, synthetic data; or the
 compiled forward pass with `--mode=inference`) in a child process under
 `ONEDNN_VERBOSE=profile_exec`, which makes oneDNN log every convolution, matrix product and
 pooling it executes with its time. Prints, per layer and pass, ms per step, GFLOP per step
-counted from the logged shapes, GFLOP/s and the share of this machine's matrix-multiply
-ceiling (measured first, in a child of its own), then what is left outside oneDNN:
+counted from the logged shapes, GFLOP/s, the share of this machine's matrix-multiply
+ceiling in the step's precision (measured first, in a child of its own) and the oneDNN
+implementation with its ISA and data type (`brg_conv_fwd:avx512_core_amx (bf16)`: which
+kernels the CPU's bfloat16 instructions reach), then what is left outside oneDNN:
 element-wise work (LRN's, ReLU and dropout gradients, the loss), the optimizer's update and
 the framework. With `--inter_op=1` (the default) ops run one at a time, so the rows add up
 to the step; with TensorFlow's default (0) independent ops overlap and rows can add up to
@@ -52,15 +55,21 @@ def layer_shapes(model, batch: int) -> profile.LayerShapes:
     return profile.LayerShapes(convs, denses, lrns, pools)
 
 
-def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int) -> None:
+def run_child(preset: str, mode: str, batch: int, steps: int, inter_op: int,
+              precision: str = "float32") -> None:
     import tensorflow as tf
     if inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    from alexnet_tf import config
+    import keras
+    from alexnet_tf import config, precision as precision_lib
     from alexnet_tf.network.model import build_alexnet
     from alexnet_tf.training.optimizer import PaperSGD
     from alexnet_tf.tools._bare_step import compiled_train_step
     cfg = config.get_config(preset)
+    # As the training command (float32 weights) or a served export (bfloat16 weights) runs
+    keras.config.set_dtype_policy(precision_lib.training_policy(precision)
+                                  if mode == "training" else
+                                  precision_lib.serving_policy(precision))
     model = build_alexnet(cfg.model)
     images = tf.random.normal((batch, cfg.model.image_size, cfg.model.image_size, 3))
     labels = tf.random.uniform((batch,), maxval=cfg.model.num_classes, dtype=tf.int32)
@@ -92,9 +101,10 @@ def _python_child(args, env=None):
     return out.stdout
 
 
-def _ceiling() -> float:
+def _ceiling(precision: str = "float32") -> float:
+    child = "matmul_ceiling_bf16" if precision == "bfloat16" else "matmul_ceiling"
     out = subprocess.run(**command.child_process("alexnet_tf.tools.benchmark",
-                                                 "--child=matmul_ceiling"),
+                                                 f"--child={child}"),
                          capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"measuring the matrix-multiply ceiling failed:\n{out.stderr[-3000:]}")
@@ -114,20 +124,23 @@ def measure(stdout: str, batch: int, steps: int, ceiling: float) -> dict:
     if not timed:
         raise RuntimeError("oneDNN logged no timed primitive: is ONEDNN_VERBOSE honoured?")
     rows = profile.table(timed, shapes, batch, steps, ceiling)
+    kernels = profile.implementations(timed, shapes, batch)
     return {"step_ms": info["step_s"] * 1e3, "ceiling_gflops": ceiling,
-            "rows": [dict(zip(("layer", "pass", "ms", "gflop", "gflops", "share"), r))
-                     for r in rows]}
+            "rows": [dict(zip(("layer", "pass", "ms", "gflop", "gflops", "share"), r),
+                          implementation=kernels.get(r[:2], "")) for r in rows]}
 
 
-def report(result: dict, preset: str, mode: str, batch: int, steps: int) -> str:
+def report(result: dict, preset: str, mode: str, batch: int, steps: int,
+           precision: str = "float32") -> str:
     step_ms, ceiling, rows = result["step_ms"], result["ceiling_gflops"], result["rows"]
-    lines = [f"{mode} step, {preset} preset, batch {batch}: {step_ms:.0f} ms (median of "
-             f"{steps}); matrix-multiply ceiling {ceiling:.0f} GFLOP/s",
-             f"{'layer':<8} {'pass':<22} {'ms':>8} {'GFLOP':>8} {'GFLOP/s':>8} {'ceiling':>8}"]
+    lines = [f"{mode} step, {preset} preset, batch {batch}, {precision}: {step_ms:.0f} ms "
+             f"(median of {steps}); {precision} matrix-multiply ceiling {ceiling:.0f} GFLOP/s",
+             f"{'layer':<8} {'pass':<22} {'ms':>8} {'GFLOP':>8} {'GFLOP/s':>8} {'ceiling':>8}"
+             f"  oneDNN implementation:ISA (type)"]
     for r in rows:
         share = "" if r["share"] is None else f"{r['share']:7.0%}"
         lines.append(f"{r['layer']:<8} {r['pass']:<22} {r['ms']:8.1f} {r['gflop']:8.2f} "
-                     f"{r['gflops']:8.0f} {share:>8}")
+                     f"{r['gflops']:8.0f} {share:>8}  {r.get('implementation', '')}")
     inside = sum(r["ms"] for r in rows)
     flops = sum(r["gflop"] for r in rows)
     lines.append(f"{'oneDNN':<31} {inside:8.1f} {flops:8.2f} {flops / inside * 1e3:8.0f} "
@@ -144,6 +157,9 @@ def define_flags(flags):
     flags.DEFINE_integer("steps", 4, "Timed steps (after 3 warm-up steps).")
     flags.DEFINE_integer("inter_op", 1, "inter_op_parallelism_threads of the step's process "
                          "(0 = TensorFlow's default).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "The step's "
+                      "precision: bfloat16 trains as --precision=bfloat16 does (float32 "
+                      "weights) and infers as a bfloat16 export does (bfloat16 weights).")
     flags.DEFINE_string("output", None, "Also write the rows as JSON to this file.")
     flags.DEFINE_bool("child", False, "Internal: run the step and print its timings.")
 
@@ -151,20 +167,23 @@ def define_flags(flags):
 def main(args):
     from absl.flags import FLAGS
     if FLAGS.child:
-        run_child(FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps, FLAGS.inter_op)
+        run_child(FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps, FLAGS.inter_op,
+                  FLAGS.precision)
         return
     if FLAGS.batch < 1 or FLAGS.steps < 1:
         return command.fail("--batch and --steps must be >= 1")
     from alexnet_tf import config
     config.get_config(FLAGS.preset)      # an unknown preset: one error line before any work
-    ceiling = _ceiling()
+    ceiling = _ceiling(FLAGS.precision)
     env = dict(os.environ, ONEDNN_VERBOSE="profile_exec", ONEDNN_VERBOSE_TIMESTAMP="1",
                TF_CPP_MIN_LOG_LEVEL="3")
     stdout = _python_child(["--child", f"--preset={FLAGS.preset}", f"--mode={FLAGS.mode}",
                             f"--batch={FLAGS.batch}", f"--steps={FLAGS.steps}",
-                            f"--inter_op={FLAGS.inter_op}"], env)
+                            f"--inter_op={FLAGS.inter_op}", f"--precision={FLAGS.precision}"],
+                           env)
     result = measure(stdout, FLAGS.batch, FLAGS.steps, ceiling)
-    print(report(result, FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps))
+    result["precision"] = FLAGS.precision
+    print(report(result, FLAGS.preset, FLAGS.mode, FLAGS.batch, FLAGS.steps, FLAGS.precision))
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(result, f, indent=2)

@@ -144,10 +144,11 @@ class LocalResponseNormalization(keras.layers.Layer):
     edges of each channel group; alpha' = alpha, or alpha / (2r + 1) with
     `alpha_over_window=True` (Caffe: bias=1; cuda-convnet: bias=2). With `groups=2` the
     window never crosses the boundary between the two halves, as on the paper's two GPUs.
-    Always computed in float32 (the TF CPU kernel has no bfloat16; float16 loses range).
-    Training uses `lrn_ops.banded_lrn` (the same function, a faster gradient), inference
-    `lrn_ops.banded_lrn_inference` (a fused 1x1 convolution); inside
-    `lrn_ops.builtin_lrn()` (the TFLite export) `tf.nn.local_response_normalization`.
+    Computed in bfloat16 under a bfloat16 policy, else in float32 (float16 loses range;
+    TFLite's builtin, below, is float32 only). Training uses `lrn_ops.banded_lrn` (the
+    same function, a faster gradient), inference `lrn_ops.banded_lrn_inference` (a fused
+    1x1 convolution); inside `lrn_ops.builtin_lrn()` (the TFLite export)
+    `tf.nn.local_response_normalization`.
     """
 
     def __init__(self, depth_radius=_LRN.depth_radius, bias=_LRN.bias, alpha=_LRN.alpha,
@@ -193,9 +194,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self._bands[key]
 
     def call(self, inputs, training=None):
-        x = tf.cast(inputs, tf.float32)
-        parts, devices = self._pieces()
         builtin = lrn_ops.use_builtin_lrn() and not training
+        x = tf.cast(inputs, tf.bfloat16 if self.compute_dtype == "bfloat16" and not builtin
+                    else tf.float32)
+        parts, devices = self._pieces()
         if not devices and not builtin:
             # One product with a block-diagonal band: the same windows as one piece per
             # group, without split and concat copies (in training, kept for the backward).

@@ -90,9 +90,10 @@ def build_alexnet(cfg: ModelConfig, devices=None, name="alexnet") -> keras.Model
 
 
 def _float32_policy():
-    """fc8 and its softmax stay float32 under a mixed-precision policy."""
-    policy = keras.config.dtype_policy()
-    return "float32" if policy.compute_dtype != policy.variable_dtype else None
+    """fc8 stays float32 under mixed_float16 (float16 logits lose range); under bfloat16
+    it computes in bfloat16 like fc6 and fc7, its logits cast to float32 for the softmax
+    and the loss (`with_softmax`, `training.step.cross_entropy`)."""
+    return "float32" if keras.config.dtype_policy().compute_dtype == "float16" else None
 
 
 def with_softmax(model: keras.Model) -> keras.Model:

@@ -41,6 +41,7 @@ from alexnet_tf import atomic, config as config_lib
 from alexnet_tf.atomic import DiskFullError  # noqa: F401  (what training raises on a full disk)
 from alexnet_tf.command import UserError
 from alexnet_tf.inference import model_files
+from alexnet_tf.network.dtype_copy import named_variables as model_variables
 from alexnet_tf.network.model import build_alexnet
 
 CONFIG_FILE = "config.json"
@@ -65,18 +66,6 @@ class CheckpointError(UserError, RuntimeError):
 
 def warn(line: str):
     sys.stderr.write(f"warning: {line}\n")
-
-
-def model_variables(model: keras.Model) -> dict:
-    """`layer/variable` -> variable for every variable of the model, incl. RNG states."""
-    variables = {}
-    for layer in model.layers:
-        for variable in layer.variables:
-            key = f"{layer.name}/{variable.name}"
-            if key in variables:
-                raise ValueError(f"two variables of {model.name} are both named {key!r}")
-            variables[key] = variable
-    return variables
 
 
 def optimizer_variables(optimizer, model: keras.Model) -> dict:

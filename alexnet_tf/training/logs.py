@@ -21,7 +21,7 @@ from tensorflow.core.util import event_pb2
 from alexnet_tf import atomic
 from alexnet_tf.training import checkpoints as checkpointing
 from alexnet_tf.figures.kernel_grid import kernel_grid
-from alexnet_tf.network.model import build_alexnet
+from alexnet_tf.network.dtype_copy import dtype_copy
 
 SCALARS = ("loss", "top1_error", "top5_error")
 
@@ -109,15 +109,7 @@ class TrainingLogs:
 def save_portable_model(model: keras.Model, cfg, path):
     """Saves the weights in a float32 model without device placement (loads anywhere),
     atomically: a crash leaves the previous model.keras or none, never half a file."""
-    policy = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy("float32")
-    try:
-        portable = build_alexnet(cfg.model)
-    finally:
-        keras.mixed_precision.set_dtype_policy(policy)
-    source = checkpointing.model_variables(model)
-    for key, variable in checkpointing.model_variables(portable).items():
-        variable.assign(tf.cast(source[key], variable.dtype))
+    portable = dtype_copy(model, cfg.model, "float32", name="alexnet")
     with atomic.publishing(path) as temporary:
         portable.save(temporary)
     return portable

@@ -28,7 +28,8 @@ from alexnet_tf.training.distribute import Distribution
 from alexnet_tf.progress import ProgressBar, format_duration
 from alexnet_tf.training.stop_signals import PREEMPTED_EXIT_CODE, StopSignals  # noqa: F401
 from alexnet_tf.training.state import (  # noqa: F401
-    PRECISIONS, NonFiniteLossError, RunOptions, Trainer, WorkDirError, prepare_workdir)
+    PRECISIONS, NonFiniteLossError, RunOptions, Trainer, WorkDirError, prepare_workdir,
+    run_precision)
 
 NONFINITE_EXIT_CODE = 3
 
@@ -45,6 +46,11 @@ def train_and_evaluate(cfg: Config, workdir, options: RunOptions | None = None, 
     options = options or RunOptions()
     trainer = None
     try:
+        options.validate()
+        cfg, choice = run_precision(cfg, workdir, options.precision)
+        log(choice.line())
+        if choice.warning:
+            checkpointing.warn(choice.warning)
         trainer = Trainer(cfg, workdir, options, distribution=distribution, data=data)
         return _train_and_evaluate(trainer, log, signals)
     except atomic.DiskFullError as e:
@@ -89,7 +95,7 @@ def _train_and_evaluate(trainer: Trainer, log, signals: StopSignals | None) -> d
         logs.write_statistics(trainer.data.statistics())
     log(f"alexnet_tf: preset {cfg.name}, {trainer.data.train_examples} training / "
         f"{trainer.data.validation_examples} validation images, batch {trainer.global_batch}, "
-        f"{trainer.steps_per_epoch} steps per epoch, {dist.describe()}, {options.precision}"
+        f"{trainer.steps_per_epoch} steps per epoch, {dist.describe()}, {cfg.train.precision}"
         + (", XLA" if options.xla else ""))
     if resumed_from:
         log(f"resumed from {resumed_from}: epoch {int(trainer.epoch.numpy()) + 1}, "

@@ -12,7 +12,7 @@ import json
 import keras
 import tensorflow as tf
 
-from alexnet_tf import atomic
+from alexnet_tf import atomic, precision as precision_lib
 from alexnet_tf.training import checkpoints as checkpointing, metrics
 from alexnet_tf import config as config_lib
 from alexnet_tf.config import Config
@@ -25,7 +25,9 @@ from alexnet_tf.training.step import EvalStep, TrainStep
 from alexnet_tf.training.inputs import PipelineData, SyntheticData
 from alexnet_tf.training.workdir_lock import WorkDirLock
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = precision_lib.REQUESTS
+# Recorded in config.json by the run that chose them, compared by `run_precision`.
+PRECISION_FIELDS = ("train.precision", "train.precision_reason")
 EVAL_BATCH_SIZE = 128  # at least this many validation images per call (no gradients kept)
 
 
@@ -41,7 +43,7 @@ class WorkDirError(ValueError):
 class RunOptions:
     """How to run (not what to train: that is the Config)."""
     strategy: str = "auto"
-    precision: str = "float32"
+    precision: str = "auto"             # alexnet_tf.precision; "auto": the config's, else chosen
     xla: bool = False
     checkpoint_every_steps: int = 500
     steps_per_call: int = 10
@@ -56,9 +58,7 @@ class RunOptions:
     clean_train_images: int = 0
 
     def validate(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of "
-                             f"{list(PRECISIONS)}")
+        precision_lib.canonical(self.precision)
         if self.clean_train_images < 0:
             raise ValueError(f"clean_train_images must be >= 0, got {self.clean_train_images}")
         for name in ("checkpoint_every_steps", "steps_per_call", "keep_checkpoints"):
@@ -66,6 +66,45 @@ class RunOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+
+
+def run_precision(cfg: Config, workdir, requested: str = "auto", *,
+                  hardware: precision_lib.Hardware | None = None) -> tuple:
+    """(`cfg` with the precision its run uses and why in `train.precision` and
+    `train.precision_reason`, the `precision_lib.Choice`): a resumed run keeps the one its
+    config.json records (another one asked for is a WorkDirError), a new run takes
+    `requested` (the config's own when `requested` is auto), `auto` choosing from the
+    hardware (`precision_lib.choose`)."""
+    requested = precision_lib.canonical(requested)
+    if requested == precision_lib.AUTO:
+        requested = precision_lib.canonical(cfg.train.precision)
+    config_file = checkpointing.WorkDir(workdir).config
+    try:
+        saved = json.loads(config_file.read_text()).get("train", {})
+    except (FileNotFoundError, NotADirectoryError):   # a new run (or no work directory:
+        saved = None                                   # `prepare_workdir` says why)
+    except (OSError, ValueError, AttributeError) as e:
+        raise WorkDirError(f"cannot read {config_file}: {e}") from None
+    if saved is None:
+        choice = precision_lib.choose(requested, hardware=hardware)
+    elif "precision" not in saved:   # written before precision was recorded
+        choice = precision_lib.resumed(None, source=config_file, requested=requested,
+                                       hardware=hardware)
+    else:
+        try:
+            recorded = precision_lib.canonical(saved["precision"])
+        except ValueError as e:
+            raise WorkDirError(f"{config_file}: {e}") from None
+        if requested not in (precision_lib.AUTO, recorded):
+            raise WorkDirError(
+                f"{config_file.parent} holds a run trained in {recorded}; resume it with "
+                f"--precision={recorded} (or auto), or choose a new --workdir for "
+                f"{requested}")
+        choice = precision_lib.resumed(recorded, saved.get("precision_reason", ""),
+                                       source=config_file, hardware=hardware)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, precision=choice.precision, precision_reason=choice.reason))
+    return cfg, choice
 
 
 def prepare_workdir(workdir, cfg: Config, is_chief=True) -> checkpointing.WorkDir:
@@ -112,6 +151,9 @@ def _check_and_claim(paths, cfg):
         saved_tree = json.loads(paths.config.read_text())
         saved = dict(_leaves(saved_tree))
         wanted = dict(_leaves(json.loads(json.dumps(dataclasses.asdict(cfg)))))
+        for key in PRECISION_FIELDS:   # `run_precision` has compared them
+            saved.pop(key, None)
+            wanted.pop(key, None)
         # A field the saved config lacks (written before the field existed) has the value
         # its preset gives it, so new fields do not lock old work directories out.
         name = saved_tree.get("name")
@@ -147,6 +189,8 @@ class Trainer:
                  distribution: Distribution | None = None, data=None):
         validate_config(cfg)  # before anything is written: nothing left to block a rerun
         options.validate()
+        if not cfg.train.precision_reason:   # not chosen by `train_and_evaluate`
+            cfg, _ = run_precision(cfg, workdir, options.precision)
         self.cfg, self.options = cfg, options
         if options.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -194,14 +238,15 @@ class Trainer:
             devices = self.distribution.tower_devices
             pairs = self.distribution.replica_tower_devices
             previous_policy = keras.mixed_precision.dtype_policy()
-            keras.mixed_precision.set_dtype_policy(self.options.precision)  # read by the layers
+            keras.mixed_precision.set_dtype_policy(  # read by the layers
+                precision_lib.training_policy(cfg.train.precision))
             try:
                 self.model = build_alexnet(cfg.model,
                                            devices=devices or (pairs[0] if pairs else None))
             finally:
                 keras.mixed_precision.set_dtype_policy(previous_policy)
             optimizer = PaperSGD.from_train_config(cfg.train)
-            if self.options.precision == "mixed_float16":
+            if cfg.train.precision == precision_lib.MIXED_FLOAT16:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer

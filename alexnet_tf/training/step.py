@@ -5,8 +5,8 @@ runs once per call, not once per step; it stops early where the data ends (an ep
 what the data yields: unreadable files skipped leave fewer batches than estimated). The
 loss is the sum of per-example cross-entropies over the GLOBAL batch, so summing gradients
 over replicas (what the optimizer does under a strategy) gives the same update as one
-device on the whole batch. Softmax and loss are float32 under every precision policy (fc8
-is float32, `model.py`).
+device on the whole batch. Softmax and loss are float32 under every precision policy (the
+logits are cast to float32 first: under bfloat16 fc8 computes in bfloat16).
 """
 from __future__ import annotations
 

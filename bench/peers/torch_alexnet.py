@@ -19,6 +19,7 @@ being total images over the total time of the timed steps: tools/benchmark.py re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -53,6 +54,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=["train", "infer"], default="train")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model (its first calls compile: warm-up)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="run the model under torch.autocast('cpu', bfloat16)")
     args = parser.parse_args()
     if args.batch < 1 or args.steps < 1:
         parser.error("--batch and --steps must be at least 1")
@@ -65,6 +68,8 @@ def main() -> None:
     net = torch.compile(model) if args.compile else model
     x = torch.randn(args.batch, 3, 227, 227)
     y = torch.randint(0, 1000, (args.batch,))
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.bf16 \
+        else contextlib.nullcontext
     if args.mode == "train":
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -72,14 +77,15 @@ def main() -> None:
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x), y)
+            with autocast():
+                loss = loss_fn(net(x).float(), y)
             loss.backward()
             opt.step()
     else:
         model.eval()
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 net(x)
     for _ in range(2 if args.compile else 1):   # compiled code may recompile once
         step()
@@ -87,7 +93,7 @@ def main() -> None:
     for _ in range(args.steps):
         step()
     seconds = time.perf_counter() - start
-    name = "torch-compile" if args.compile else "torch"
+    name = ("torch-compile" if args.compile else "torch") + ("-bf16" if args.bf16 else "")
     print(f"params {count}, threads {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"{name} {args.mode} {args.batch * args.steps / seconds:.1f}")
 

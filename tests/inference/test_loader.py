@@ -274,6 +274,8 @@ def test_a_release_0_1_work_directory_gives_its_stored_logits(reference, logits)
     held = _held(FIXTURE / "workdir")
     assert "seed" not in held["config"]["train"]         # 0.1 had no train.seed: it is 0
     held["config"]["train"]["seed"] = 0
+    # nor train.precision: the defaults (training resumes it in float32, `run_precision`)
+    held["config"]["train"].update(precision="auto", precision_reason="")
     assert _as_json(classifier.cfg) == held["config"]
     np.testing.assert_array_equal(classifier.statistics.mean_image, held["mean_image"])
     assert list(classifier.class_names.labels) == held["labels"]

@@ -44,15 +44,58 @@ def test_lrn_caffe_convention_matches_caffes_formula():
                                rtol=1e-5)
 
 
-def test_lrn_computes_in_float32_under_mixed_precision():
+def test_lrn_computes_in_float32_under_mixed_float16():
     a = np.random.RandomState(3).uniform(0, 300, (1, 2, 2, 8)).astype("float32")
     layer = LocalResponseNormalization(dtype="mixed_float16")
     out = layer(a)
     assert out.dtype == tf.float16
     np.testing.assert_allclose(out.numpy().astype("float64"), lrn(a.astype("float16")),
                                rtol=2e-3)
-    bf = LocalResponseNormalization(dtype="mixed_bfloat16")(a)
-    assert bf.dtype == tf.bfloat16
+
+
+# bfloat16's unit roundoff: 8 significant bits, round to nearest.
+BF16_U = 2.0 ** -9
+
+
+def _bfloat16_values(x):
+    return tf.cast(tf.cast(x, tf.bfloat16), tf.float32).numpy()
+
+
+@pytest.mark.parametrize("groups, low, high", [(1, -60, 60), (2, -300, 300), (2, -5, 5)])
+def test_lrn_under_bfloat16_computes_in_bfloat16_within_its_rounding_of_the_formula(
+        groups, low, high):
+    """Forward: x^2, alpha rounded into the band, the product's result, + k: d within 4u;
+    sqrt(d) 3u, d*sqrt(d) 8u, its rsqrt 5u, times x: y within 6u of the float32/64 formula
+    on the same (bfloat16) inputs, to first order. Gradient: its two terms each carry
+    about as many roundings, so its error is held to 8u of the largest gradient."""
+    from reference import lrn_gradient
+    rng = np.random.RandomState(9)
+    a = _bfloat16_values(rng.uniform(low, high, (2, 5, 5, 96)).astype("float32"))
+    upstream = _bfloat16_values(rng.randn(*a.shape).astype("float32"))
+    layer = LocalResponseNormalization(groups=groups, dtype="mixed_bfloat16")
+    expected, expected_gradient = lrn(a, groups=groups), lrn_gradient(a, upstream,
+                                                                      groups=groups)
+    for training in (True, False):
+        @tf.function
+        def forward_backward(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=training)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+            return y, tape.gradient(loss, x)
+
+        traced = forward_backward.get_concrete_function(tf.TensorSpec(a.shape, tf.float32))
+        kinds = set()
+        for graph in (traced.graph, *(f.graph for f in traced.graph._functions.values())):
+            kinds |= {(op.type, op.get_attr("T")) for op in graph.get_operations()
+                      if op.type in ("MatMul", "Conv2D", "Rsqrt", "RealDiv", "Square")}
+        assert kinds and {dtype for _, dtype in kinds} == {tf.bfloat16}, kinds
+        y, gradient = forward_backward(tf.constant(a))
+        assert y.dtype == tf.bfloat16
+        np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), expected,
+                                   rtol=6 * BF16_U * 1.01)
+        np.testing.assert_allclose(gradient.numpy(), expected_gradient, rtol=0,
+                                   atol=8 * BF16_U * np.abs(expected_gradient).max())
 
 
 def _grouped_layer(filters, kernel_size, groups, padding="valid", strides=1, **kw):

@@ -148,3 +148,22 @@ def test_tanh_units_where_the_paper_has_relus():
     h7 = keras.Model(model.input, fc7.output)(x).numpy()
     np.testing.assert_allclose(h7, np.tanh(h6 @ w7 + b7), rtol=1e-4, atol=1e-5)
     assert np.any(h7 < 0)                                   # tanh, not relu
+
+
+def test_under_mixed_bfloat16_every_layer_computes_in_bfloat16_on_float32_weights():
+    """The training policy of --precision=bfloat16: convolutions, LRN, pooling and fc6-fc8
+    in bfloat16 (fc8's logits too: the loss and softmax cast them to float32)."""
+    import keras
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_alexnet(config.get_config("tiny").model)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    computing = [layer for layer in model.layers
+                 if not isinstance(layer, keras.layers.InputLayer)]
+    assert {layer.output.dtype for layer in computing} == {"bfloat16"}, \
+        {layer.name: layer.output.dtype for layer in computing}
+    assert {"norm1", "pool1", "conv1", "fc8"} <= {layer.name for layer in computing}
+    assert {w.dtype for w in model.weights} == {"float32"}
+    assert with_softmax(model).output.dtype == "float32"

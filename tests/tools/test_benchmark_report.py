@@ -50,6 +50,32 @@ def test_ratios_gflops_and_floors():
     assert out["latency_b1_conv_floor_ms"] == pytest.approx(1000 * 1.332756096 / 200)
 
 
+def test_bfloat16_rows_rate_against_the_bfloat16_ceiling_and_sit_beside_float32():
+    rows = dict(ROWS, **{
+        "matmul_ceiling_bf16": {"gflops": 400.0},
+        "train_b64_command_synthetic_bf16": {"images_per_second": 60.0},
+        "infer_b64_keras_bf16": {"images_per_second": 250.0},
+        "torch_bf16_train_b64": {"images_per_second": 8.0},
+        "latency_b1_keras_bf16": {"latency_ms_median": 14.0},
+        "serving_b64": {"images_per_second": 90.0},
+        "serving_b64_bf16": {"images_per_second": 180.0}})
+    out = derived(rows)
+    assert out["matmul_ceiling_bf16_vs_matmul_ceiling"] == pytest.approx(2.0)
+    # 60 img/s x 4.1 GFLOP = 246 GFLOP/s of the 400 bfloat16 ceiling
+    assert out["train_b64_command_synthetic_bf16_fraction_of_ceiling"] == pytest.approx(0.615)
+    assert out["train_b64_command_synthetic_fraction_of_ceiling"] == pytest.approx(0.82)
+    assert out["torch_bf16_train_b64_fraction_of_ceiling"] == pytest.approx(8 * 4.1 / 400)
+    assert out["train_b64_command_synthetic_bf16_vs_train_b64_command_synthetic"] == \
+        pytest.approx(1.5)
+    assert out["infer_b64_keras_bf16_vs_infer_b64_keras"] == pytest.approx(2.5)
+    assert out["serving_b64_bf16_vs_serving_b64"] == pytest.approx(2.0)
+    assert out["latency_b1_keras_bf16_vs_latency_b1_keras"] == pytest.approx(14 / 21)
+    assert out["train_b64_command_synthetic_bf16_vs_torch_bf16_train_b64"] == \
+        pytest.approx(7.5)
+    assert out["torch_bf16_train_b64_vs_torch_train_b64"] == pytest.approx(0.5)
+    assert "infer_b64_keras_bf16" in table(rows, out)
+
+
 def test_missing_rows_give_no_ratio_and_the_table_still_prints():
     rows = {"train_b64_command_synthetic": {"images_per_second": 40.0}}
     out = derived(rows)

@@ -91,17 +91,33 @@ def test_table_averages_over_steps_and_rates_against_the_ceiling():
                                      ("fc6", "forward")]
 
 
+def test_each_rows_implementation_isa_and_data_type_are_read_from_the_log():
+    amx = CONV.replace("brg_conv_fwd:avx512_core", "brg_conv_fwd:avx10_1_512_amx").replace(
+        "src:f32", "src:bf16").replace("wei:f32", "wei:bf16")
+    prims = profile.parse_lines([CONV, STAMPED_GEMM, amx, CONV_BWD_W])
+    assert [(p.impl, p.data_type) for p in prims] == [
+        ("brg_conv_fwd:avx512_core", "f32"), ("", "f32"),
+        ("brg_conv_fwd:avx10_1_512_amx", "bf16"), ("jit:avx512_core", "f32")]
+    assert profile.implementations(prims, SHAPES, batch=2) == {
+        ("conv1", "forward"): "brg_conv_fwd:avx512_core (f32), "
+                              "brg_conv_fwd:avx10_1_512_amx (bf16)",
+        ("fc6", "forward"): "? (f32)", ("conv1", "backward weights"): "jit:avx512_core (f32)"}
+
+
 def _conv_gflop(batch, size, filters, channels, groups, kernel):
     return 2.0 * batch * size * size * filters * (channels // groups) * kernel * kernel / 1e9
 
 
+@pytest.mark.parametrize("precision,data_type", [("float32", "f32"), ("bfloat16", "bf16")])
 @pytest.mark.slow
-def test_the_command_profiles_a_tiny_step_and_counts_its_convolutions(tmp_path):
+def test_the_command_profiles_a_tiny_step_and_counts_its_convolutions(tmp_path, precision,
+                                                                      data_type):
     """End to end on the `tiny` preset (67 px; conv1 11x11/4 -> 15, pool -> 7, conv2-5
-    'same'; pool -> 3): every convolution's forward GFLOP as computed by hand here."""
+    'same'; pool -> 3): every convolution's forward GFLOP as computed by hand here, run
+    in the precision asked for."""
     out = tmp_path / "profile.json"
     run = run_module("tools.profile_step", "--preset=tiny", "--batch=2", "--steps=1",
-                     f"--output={out}")
+                     f"--precision={precision}", f"--output={out}")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "outside oneDNN" in run.stdout
     rows = {(r["layer"], r["pass"]): r for r in json.loads(out.read_text())["rows"]}
@@ -111,6 +127,7 @@ def test_the_command_profiles_a_tiny_step_and_counts_its_convolutions(tmp_path):
     for name, gflop in expected.items():
         assert rows[(name, "forward")]["gflop"] == pytest.approx(gflop), name
         assert rows[(name, "backward weights")]["gflop"] == pytest.approx(gflop), name
+        assert rows[(name, "forward")]["implementation"].endswith(f"({data_type})"), name
     assert ("conv1", "backward data") not in rows        # the images need no gradient
     assert all(r["ms"] >= 0 for r in rows.values())
 

@@ -336,7 +336,8 @@ def test_the_seed_is_recorded_and_a_resume_with_another_is_refused(tmp_path):
 def test_a_work_dir_from_before_the_seed_was_recorded_still_resumes(tmp_path):
     _train(tiny("train.epochs=1"), tmp_path, max_steps=2)
     saved = json.loads((tmp_path / "config.json").read_text())
-    del saved["train"]["seed"]   # config.json as written before train.seed existed
+    for field in ("seed", "precision", "precision_reason"):  # written before they existed
+        del saved["train"][field]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert checkpointing.load_config(tmp_path) == tiny("train.epochs=1")
     with pytest.raises(WorkDirError, match=r"train.seed \(not saved, so 0, now 3\)"):

@@ -1,4 +1,5 @@
 """The training library: learning, the NaN guard, crash-safe checkpoints, work dirs, loading."""
+import dataclasses
 import hashlib
 import json
 import math
@@ -139,7 +140,11 @@ def test_a_run_writes_the_work_directory(finished_run):
                 "validation_top1_error", "validation_top5_error", "learning_rate",
                 "images_per_second"):
         assert all(math.isfinite(row[key]) for row in history), key
-    assert checkpointing.load_config(workdir) == cfg
+    saved = checkpointing.load_config(workdir)
+    assert saved.train.precision == "float32" and "no AMX" in saved.train.precision_reason
+    assert saved == dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, precision=saved.train.precision,
+        precision_reason=saved.train.precision_reason))
     assert (workdir / "class_names.txt").read_text().split() == [str(i) for i in range(10)]
     events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
     tags = set()
@@ -252,6 +257,7 @@ def test_a_refused_config_writes_nothing_and_the_corrected_command_then_runs(tmp
     result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("precision: "), result.stdout[:500]   # printed first
     assert (tmp_path / "run" / "config.json").exists()
 
 

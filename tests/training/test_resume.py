@@ -19,7 +19,7 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
 # tiny preset, embedded digits: 1,437 training images / batch 8 = 179 steps per epoch.
 STEPS_PER_EPOCH = 179
 COMMAND = [sys.executable, "-m", "alexnet_tf.train", "--preset=tiny", "--epochs=1",
-           "--deterministic", "--progress=false", "--steps_per_call=10",
+           "--deterministic", "--precision=float32", "--progress=false", "--steps_per_call=10",
            "--checkpoint_every_steps=20"]
 
 

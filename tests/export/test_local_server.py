@@ -1,4 +1,4 @@
-"""The README's gRPC and REST client calls, against `export.local_server` on 127.0.0.1
+"""The gRPC client of docs/serving.md and the README's REST call, against `export.local_server` on 127.0.0.1
 (XLA compilation disabled, as the real server), compared with the in-memory model."""
 import base64
 import json

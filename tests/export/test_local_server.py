@@ -1,5 +1,6 @@
-"""The gRPC client of docs/serving.md and the README's REST call, against `export.local_server` on 127.0.0.1
-(XLA compilation disabled, as the real server), compared with the in-memory model."""
+"""The gRPC client of docs/serving.md and the README's REST call, against
+`export.local_server` on 127.0.0.1 (XLA compilation disabled, as the real server), compared
+with the in-memory model."""
 import base64
 import json
 import subprocess

@@ -130,3 +130,13 @@ def test_under_bazel_the_checkout_is_the_runfiles_tree():
     assert path.startswith(os.path.abspath(runfiles) + os.sep), path
     # The runfiles entry is a link into the source tree: same file, different path.
     assert os.path.realpath(path) != path
+
+
+def test_every_test_file_has_a_name_of_its_own():
+    """pytest imports test files by their base name (no __init__.py in tests/): two files
+    of one name in different folders fail collection when one process meets both."""
+    import collections
+    import pathlib
+    names = collections.Counter(path.name for path in
+                                pathlib.Path(__file__).parent.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []

@@ -134,12 +134,13 @@ def figure1_overrides(cfg: config_lib.Config, activation: str, learning_rate: fl
 def fair_overrides(cfg: config_lib.Config, epochs: int | None = None) -> list:
     """What every arm shares: `epochs` (default the preset's) and a fixed schedule, the
     preset's rate drops at the same fractions of the run (the plateau schedule would move
-    differently in each arm)."""
+    differently in each arm), and float32 arithmetic (a comparison must not depend on the
+    CPU that `--precision=auto` reads)."""
     epochs = epochs or cfg.train.epochs
     steps = sorted({max(1, round(e * epochs / cfg.train.epochs))
                     for e in cfg.train.lr_step_epochs})
     steps = [e for e in steps if e < epochs]
-    return [f"train.epochs={epochs}", "train.lr_schedule=fixed",
+    return [f"train.epochs={epochs}", "train.lr_schedule=fixed", "train.precision=float32",
             "train.lr_step_epochs=" + ",".join(str(e) for e in steps)]
 
 

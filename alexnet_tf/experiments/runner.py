@@ -170,6 +170,9 @@ def finished(run: Run) -> bool:
         saved = checkpoints.load_config(root)
     except ValueError:
         saved = None
+    if saved is not None:       # the training run words why it computes in float32
+        saved = dataclasses.replace(saved, train=dataclasses.replace(
+            saved.train, precision_reason=run.cfg.train.precision_reason))
     if saved != run.cfg:
         raise ValueError(f"{root} holds a run with another configuration than this grid's "
                          f"{run.arm} seed {run.seed}; use another --output (or the same "

@@ -1,6 +1,7 @@
 """The experiments command end to end on a tiny grid: work directories per run, the report's
 statistics against NumPy on the per-run numbers it records, resume and the --only/--seeds
 split, and an image folder as the data."""
+import dataclasses
 import json
 import pathlib
 
@@ -43,9 +44,12 @@ def test_each_run_is_a_work_directory_and_a_rerun_skips_finished_runs(grid, caps
     assert len(second) == 4 and all(second[p] == t for p, t in first.items())
     saved = config.override(config.get_config("tiny"), [
         "train.epochs=1", "data.train_fraction=0.1", "train.lr_schedule=fixed",
-        "train.lr_step_epochs=", "model.lrn_after=", "train.seed=1"])
+        "train.lr_step_epochs=", "model.lrn_after=", "train.seed=1", "train.precision=float32"])
     from alexnet_tf.training import checkpoints
-    assert checkpoints.load_config(output / "runs" / "no_lrn" / "seed1") == saved
+    loaded = checkpoints.load_config(output / "runs" / "no_lrn" / "seed1")
+    assert loaded.train.precision_reason           # the run records why it is float32
+    assert loaded == dataclasses.replace(saved, train=dataclasses.replace(
+        saved.train, precision_reason=loaded.train.precision_reason))
     capsys.readouterr()
     assert _run(f"--output={output}", "--only=lrn,ten_crop", "--seeds=0,1") == 0
     out = capsys.readouterr().out

@@ -276,6 +276,15 @@ def test_a_release_0_1_work_directory_gives_its_stored_logits(reference, logits)
     held["config"]["train"]["seed"] = 0
     # nor train.precision: the defaults (training resumes it in float32, `run_precision`)
     held["config"]["train"].update(precision="auto", precision_reason="")
+    # nor the switches of the paper's ablations: 0.1's network and recipe (ReLU, random
+    # patches, all the training images, the plateau schedule; the digits preset's drop
+    # epochs, unused by that schedule)
+    for section, fields in {"model": {"activation": "relu"},
+                            "data": {"random_crop": True, "train_fraction": 1.0},
+                            "train": {"lr_schedule": "plateau", "lr_step_epochs": [12, 16]}
+                            }.items():
+        assert not set(fields) & set(held["config"][section])
+        held["config"][section].update(fields)
     assert _as_json(classifier.cfg) == held["config"]
     np.testing.assert_array_equal(classifier.statistics.mean_image, held["mean_image"])
     assert list(classifier.class_names.labels) == held["labels"]

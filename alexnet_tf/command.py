@@ -139,6 +139,17 @@ def disk_full_line(error) -> str | None:
     return f"disk full writing {atomic.full_path(error) or 'the output'}"
 
 
+def define_config_flags(flags, *, applies_to: str = "", also: str = ""):
+    """--preset, --set and --dataset: the config a training command starts from, declared
+    the same way by every command that trains (`applies_to`: whose config they set;
+    `also`: what else the command accepts)."""
+    flags.DEFINE_string("preset", "digits", "Config preset: paper, digits or tiny.")
+    flags.DEFINE_multi_string("set", [], f"Config override section.field=value{applies_to} "
+                              f"(repeatable), e.g. train.batch_size=64{also}.")
+    flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, "
+                        "imagenet2012 (or any TFDS name), folder, tfrecord.")
+
+
 _MODEL_REFERENCE = ("A training work directory, a checkpoint prefix "
                     "(<workdir>/checkpoints/ckpt-N), a .keras file or bvlc_alexnet.npy")
 

@@ -68,13 +68,9 @@ def main(args, config_overrides=()):
 
 
 def define_flags(flags):
-    flags.DEFINE_string("preset", "digits", "Config preset: paper, digits or tiny.")
+    command.define_config_flags(flags, also="; --config.section.field=value works too")
     flags.DEFINE_string("workdir", None, "Work directory (default runs/<preset>); rerunning the "
                         "same command there resumes from the latest checkpoint.")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value (repeatable); "
-                              "--config.section.field=value works too.")
-    flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, "
-                        "imagenet2012 (or any TFDS name), folder, tfrecord.")
     flags.DEFINE_integer("epochs", None, "Shortcut for --set train.epochs=...")
     flags.DEFINE_integer("batch_size", None, "Shortcut for --set train.batch_size=... (global).")
     flags.DEFINE_enum("strategy", "auto", ["auto", "single", "towers", "mirrored",

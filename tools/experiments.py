@@ -70,11 +70,7 @@ def _numbers(items, kind, flag, expected):
 def define_flags(flags):
     flags.DEFINE_string("output", None, "Folder of the grid: runs/<arm>/seed<k> work "
                         "directories, report.md, report.json, the PNGs.", required=True)
-    flags.DEFINE_string("preset", "digits", "Config preset: paper, digits or tiny.")
-    flags.DEFINE_multi_string("set", [], "Config override section.field=value for every arm "
-                              "(repeatable), e.g. data.train_fraction=0.25.")
-    flags.DEFINE_string("dataset", None, "Shortcut for --set data.dataset=...: digits, folder, "
-                        "tfrecord, imagenet2012 (or any TFDS name).")
+    command.define_config_flags(flags, applies_to=" for every arm")
     flags.DEFINE_string("data_dir", None, "Shortcut for --set data.data_dir=...")
     flags.DEFINE_string("manual_dir", None, "Shortcut for --set data.manual_dir=...")
     flags.DEFINE_integer("epochs", None, "Epochs of every arm (default the preset's); the "

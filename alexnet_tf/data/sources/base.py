@@ -6,6 +6,8 @@ import pathlib
 
 import tensorflow as tf
 
+from alexnet_tf.data.sources import ordering
+
 
 class SourceError(ValueError):
     """A missing or malformed dataset: the message says what was expected and where."""
@@ -48,3 +50,12 @@ class Source:
         if split not in self.info.num_examples:
             raise SourceError(f"unknown split {split!r} for {self.info.name}; "
                               f"use one of {sorted(self.info.num_examples)}")
+
+
+class ListedSource(Source):
+    """A source that lists its elements (`labels`, `elements_at`): a split's order and a
+    worker's shard are a permutation of the listing (`ordering.permuted_indices`)."""
+
+    def elements(self, split, *, order_seed=None, shard=None):
+        indices = ordering.permuted_indices(len(self.labels(split)), order_seed, shard)
+        return self.elements_at(split, indices)

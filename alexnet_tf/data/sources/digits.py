@@ -11,8 +11,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from alexnet_tf.data.sources import ordering
-from alexnet_tf.data.sources.base import DatasetInfo, Source
+from alexnet_tf.data.sources.base import DatasetInfo, ListedSource
 
 VALIDATION_SIZE = 360
 SPLIT_SEED = 0          # fixed: every run and every machine sees the same split
@@ -34,7 +33,7 @@ def load_split():
     return {"train": (train_x, train_y), "validation": (val_x, val_y)}
 
 
-class DigitsSource(Source):
+class DigitsSource(ListedSource):
     kind = "image"
 
     def __init__(self, cfg):
@@ -47,10 +46,6 @@ class DigitsSource(Source):
     def arrays(self, split):
         self.check_split(split)
         return load_split()[split]
-
-    def elements(self, split, *, order_seed=None, shard=None):
-        indices = ordering.permuted_indices(len(self.arrays(split)[1]), order_seed, shard)
-        return self.elements_at(split, indices)
 
     def labels(self, split):
         return self.arrays(split)[1]

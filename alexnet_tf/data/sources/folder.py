@@ -14,8 +14,7 @@ import pathlib
 
 import tensorflow as tf
 
-from alexnet_tf.data.sources import ordering
-from alexnet_tf.data.sources.base import DatasetInfo, Source, SourceError
+from alexnet_tf.data.sources.base import DatasetInfo, ListedSource, SourceError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 SPLIT_DIRS = {"train": ("train",), "validation": ("val", "validation")}
@@ -62,7 +61,7 @@ def _listing(root: str, mtime: float):
     return tuple(class_names), files
 
 
-class FolderSource(Source):
+class FolderSource(ListedSource):
     kind = "path"
 
     def __init__(self, cfg):
@@ -82,10 +81,6 @@ class FolderSource(Source):
     def file_list(self, split):
         self.check_split(split)
         return self.files[split]
-
-    def elements(self, split, *, order_seed=None, shard=None):
-        indices = ordering.permuted_indices(len(self.file_list(split)[1]), order_seed, shard)
-        return self.elements_at(split, indices)
 
     def labels(self, split):
         return self.file_list(split)[1]
